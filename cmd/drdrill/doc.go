@@ -1,0 +1,11 @@
+// Command drdrill runs disaster-recovery drills on a site-to-site IPsec VPN
+// that carries MySQL/MariaDB replication.
+//
+//	drdrill lab up|down|status [--lab DIR] [--backend netns|docker] [--json]
+//	drdrill list
+//	drdrill run SCENARIO [--target lab] [--lab DIR] [--report DIR] [--keep-lab]
+//
+// Exit codes: 0 the drill passed; 1 the drill ran and a check failed; 2 it
+// could not run (bad input, missing dependency, unreachable target), with a
+// one-line reason on stderr.
+package main

@@ -1,0 +1,15 @@
+// Package check turns a drill's evidence into verdicts. Every check is a
+// pure function over evidence already collected (timeline events, the
+// workload ledger, rows read back, tunnel states, GTID positions): no I/O,
+// so each one is tested with bad data until it fails.
+//
+// A Result states what was expected and what was observed in words a person
+// can act on ("Connecting at 3.02s, errno 2003", "missing seq 2 (phase
+// during, 'replication_test_while_vpn_down')"), and carries the observation
+// in Detail for report.json.
+//
+// Replica IO thread evidence is read from timeline events of kind io_state
+// whose detail holds from, to and, at that observation, seconds_behind (nil
+// for SQL NULL), last_io_errno and last_io_error (replica.Status's JSON
+// names).
+package check

@@ -1,0 +1,372 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// CharonPath is where Debian installs charon (strongswan-charon).
+var CharonPath = "/usr/lib/ipsec/charon"
+
+// NetnsBackend runs each lab host in a network namespace of this machine.
+type NetnsBackend struct{}
+
+// NewNetnsBackend returns the network-namespace backend.
+func NewNetnsBackend() Backend { return NetnsBackend{} }
+
+func (NetnsBackend) Name() string { return "netns" }
+
+// Preflight checks what the netns backend needs, naming the fix.
+func (NetnsBackend) Preflight() error {
+	if os.Geteuid() != 0 {
+		return &EnvError{Msg: "the netns lab needs root (it creates network namespaces): run it as root, e.g. sudo drdrill lab up"}
+	}
+	missing := map[string]string{}
+	for bin, pkg := range map[string]string{"ip": "iproute2", "unshare": "util-linux", "mariadbd": "mariadb-server",
+		"mariadb-install-db": "mariadb-server", "nft": "nftables"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing[bin] = pkg
+		}
+	}
+	if _, err := os.Stat(CharonPath); err != nil {
+		missing[CharonPath] = "strongswan-charon"
+	}
+	if _, err := os.Stat("/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"); err != nil {
+		missing["kernel-libipsec plugin"] = "libcharon-extra-plugins"
+	}
+	if len(missing) > 0 {
+		var what, pkgs []string
+		seen := map[string]bool{}
+		for bin, pkg := range missing {
+			what = append(what, bin)
+			if !seen[pkg] {
+				pkgs = append(pkgs, pkg)
+				seen[pkg] = true
+			}
+		}
+		return &EnvError{Msg: fmt.Sprintf("missing %s: run `make deps` (apt-get install -y %s)", strings.Join(sorted(what), ", "), strings.Join(sorted(pkgs), " "))}
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return &EnvError{Msg: "missing /dev/net/tun: kernel-libipsec needs the tun device (modprobe tun)"}
+	}
+	return nil
+}
+
+// EnvError is a missing dependency or privilege: the caller exits 2.
+type EnvError struct{ Msg string }
+
+func (e *EnvError) Error() string { return e.Msg }
+
+func (b NetnsBackend) Provision(ctx context.Context, info *Info, rec Recorder) error {
+	// Record every namespace before creating any, so a crash halfway leaves
+	// nothing that Teardown does not know about.
+	if err := rec.Record(func(i *Info) {
+		for _, h := range Hosts {
+			i.Resources.Namespaces = append(i.Resources.Namespaces, HostName(info.ID, h))
+		}
+	}); err != nil {
+		return err
+	}
+	// The datadir copies (disk) run while the network is made (netlink).
+	var wg sync.WaitGroup
+	dataErr := make([]error, len(Sites))
+	for i, s := range Sites {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dataErr[i] = prepareDatadir(ctx, filepath.Join(info.Dir, s))
+		}()
+	}
+	netErr := b.network(ctx, info)
+	wg.Wait()
+	if err := errors.Join(append([]error{netErr}, dataErr...)...); err != nil {
+		return err
+	}
+	exits := map[string]<-chan struct{}{}
+	for _, s := range Sites {
+		for _, start := range []func(context.Context, *Info, Recorder, string) (string, <-chan struct{}, error){b.startCharon, b.startMariaDB} {
+			name, exited, err := start(ctx, info, rec, s)
+			if err != nil {
+				return err
+			}
+			exits[name] = exited
+		}
+	}
+	return waitSockets(ctx, info, exits)
+}
+
+// network makes the namespaces, the WAN and the two LANs.
+func (NetnsBackend) network(ctx context.Context, info *Info) error {
+	ns := func(h string) string { return HostName(info.ID, h) }
+	for _, h := range Hosts {
+		if _, err := run(ctx, "ip", "netns", "add", ns(h)); err != nil {
+			return fmt.Errorf("host %s: %w", h, err)
+		}
+	}
+	// veths are created directly inside their namespaces, so the same
+	// interface names in two labs never meet in this machine's namespace.
+	links := [][]string{
+		{"ip", "link", "add", "wan0", "netns", ns("aws-gw"), "type", "veth", "peer", "name", "wan0", "netns", ns("onprem-gw")},
+		{"ip", "link", "add", "lan0", "netns", ns("aws-gw"), "type", "veth", "peer", "name", "eth0", "netns", ns("aws-db")},
+		{"ip", "link", "add", "lan0", "netns", ns("onprem-gw"), "type", "veth", "peer", "name", "eth0", "netns", ns("onprem-db")},
+	}
+	for _, l := range links {
+		if _, err := run(ctx, l...); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 0, len(Sites)*2)
+	var mu sync.Mutex
+	do := func(host string, script string) {
+		defer wg.Done()
+		if _, err := run(ctx, "ip", "netns", "exec", ns(host), "sh", "-ec", script); err != nil {
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("host %s: %w", host, err))
+			mu.Unlock()
+		}
+	}
+	for _, s := range Sites {
+		p := plan[s]
+		wg.Add(2)
+		// Gateways forward between LAN and tunnel and have no default route:
+		// nothing in the lab can reach beyond it.
+		go do(s+"-gw", fmt.Sprintf(`ip link set lo up
+ip addr add %s/%d dev wan0
+ip link set wan0 up
+ip addr add %s dev lan0
+ip link set lan0 up
+sysctl -qw net.ipv4.ip_forward=1`, p.wanAddr, wanPrefixLen, p.gwLANCIDR))
+		go do(s+"-db", fmt.Sprintf(`ip link set lo up
+ip addr add %s dev eth0
+ip link set eth0 up
+ip route add default via %s`, p.dbCIDR, p.gwLAN))
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (NetnsBackend) startCharon(ctx context.Context, info *Info, rec Recorder, site string) (string, <-chan struct{}, error) {
+	dir := filepath.Join(info.Dir, site)
+	host := site + "-gw"
+	os.Remove(info.Sites[site].Gateway.VICI)
+	// charon writes a fixed pid file under /run: each one gets a private
+	// tmpfs /run in a mount namespace of its own (see lab-prototype.sh).
+	argv := []string{"ip", "netns", "exec", HostName(info.ID, host), "unshare", "--mount", "--propagation", "private",
+		"sh", "-c", "mount -t tmpfs tmpfs /run && exec " + CharonPath}
+	p, exited, err := startDaemon(host+"/charon", argv, []string{"STRONGSWAN_CONF=" + filepath.Join(dir, "strongswan.conf")}, filepath.Join(dir, "charon.out"))
+	if err != nil {
+		return "", nil, err
+	}
+	return host, exited, rec.Record(func(i *Info) {
+		i.Resources.Processes = replaceProcess(i.Resources.Processes, p)
+		i.Sites[site].Gateway.PID = p.PID
+	})
+}
+
+func (NetnsBackend) startMariaDB(ctx context.Context, info *Info, rec Recorder, site string) (string, <-chan struct{}, error) {
+	dir := filepath.Join(info.Dir, site)
+	host := site + "-db"
+	argv := []string{"ip", "netns", "exec", HostName(info.ID, host), "mariadbd", "--defaults-file=" + filepath.Join(dir, "my.cnf")}
+	p, exited, err := startDaemon(host+"/mariadbd", argv, nil, filepath.Join(dir, "mysqld.out"))
+	if err != nil {
+		return "", nil, err
+	}
+	return host, exited, rec.Record(func(i *Info) {
+		i.Resources.Processes = replaceProcess(i.Resources.Processes, p)
+		i.Sites[site].DB.PID = p.PID
+	})
+}
+
+func replaceProcess(ps []Process, p Process) []Process {
+	out := ps[:0:0]
+	for _, q := range ps {
+		if q.Name != p.Name {
+			out = append(out, q)
+		}
+	}
+	return append(out, p)
+}
+
+// waitSockets waits until every VICI and MySQL socket accepts a connection;
+// a daemon that exits first fails the wait at once, with its log.
+func waitSockets(ctx context.Context, info *Info, exits map[string]<-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	type sock struct{ host, path, log string }
+	var socks []sock
+	for _, s := range Sites {
+		d := filepath.Join(info.Dir, s)
+		socks = append(socks, sock{s + "-gw", info.Sites[s].Gateway.VICI, filepath.Join(d, "charon.log")},
+			sock{s + "-db", info.Sites[s].DB.Socket, filepath.Join(d, "mysqld.log")})
+	}
+	pending := socks
+	return waitUntilErr(ctx, 5*time.Millisecond, func() (bool, error, string) {
+		var still []sock
+		for _, s := range pending {
+			if ch, ok := exits[s.host]; ok {
+				select {
+				case <-ch:
+					return false, &HostError{Host: s.host, Err: errors.New("daemon exited during start"), Log: s.log}, ""
+				default:
+				}
+			}
+			c, err := net.DialTimeout("unix", s.path, 100*time.Millisecond)
+			if err != nil {
+				still = append(still, s)
+				continue
+			}
+			c.Close()
+		}
+		pending = still
+		if len(still) == 0 {
+			return true, nil, ""
+		}
+		return false, nil, fmt.Sprintf("%s socket %s not accepting", still[0].host, still[0].path)
+	}, func(last string) error {
+		s := pending[0]
+		return &HostError{Host: s.host, Err: fmt.Errorf("socket %s did not accept connections in time", s.path), Log: s.log}
+	})
+}
+
+func waitUntilErr(ctx context.Context, poll time.Duration, cond func() (bool, error, string), onTimeout func(last string) error) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	last := ""
+	for {
+		ok, err, seen := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		last = seen
+		select {
+		case <-ctx.Done():
+			return onTimeout(last)
+		case <-t.C:
+		}
+	}
+}
+
+// HostError says which lab host failed and shows its daemon's last log lines.
+type HostError struct {
+	Host string
+	Err  error
+	Log  string // path of the daemon's log
+}
+
+func (e *HostError) Error() string {
+	s := fmt.Sprintf("host %s: %v", e.Host, e.Err)
+	if t := tail(e.Log, 6); t != "" {
+		s += "\n  last lines of " + e.Log + ":\n    " + strings.ReplaceAll(t, "\n", "\n    ")
+	}
+	return s
+}
+
+func (e *HostError) Unwrap() error { return e.Err }
+
+func (b NetnsBackend) Teardown(ctx context.Context, info *Info) error {
+	procs := append([]Process(nil), info.Resources.Processes...)
+	nss := map[string]bool{}
+	for _, n := range info.Resources.Namespaces {
+		nss[n] = true
+	}
+	// Namespaces that carry the lab id but were not recorded (a crash between
+	// create and record cannot happen, but a hand-made mess can).
+	if out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], info.ID+"-") {
+				nss[f[0]] = true
+			}
+		}
+	}
+	// Anything still running inside the lab's namespaces is the lab's.
+	for n := range nss {
+		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", n).Output()
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				st, _ := procStartTime(pid)
+				procs = append(procs, Process{Name: n, PID: pid, StartTime: st})
+			}
+		}
+	}
+	kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	errs := []error{killAndWait(kctx, procs)}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for n := range nss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := os.Stat("/run/netns/" + n); err != nil {
+				return
+			}
+			if _, err := run(ctx, "ip", "netns", "del", n); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (NetnsBackend) Exec(ctx context.Context, info *Info, host string, argv ...string) ([]byte, error) {
+	return run(ctx, append([]string{"ip", "netns", "exec", HostName(info.ID, host)}, argv...)...)
+}
+
+func (NetnsBackend) KillGateway(ctx context.Context, info *Info, site string) error {
+	for _, p := range info.Resources.Processes {
+		if p.Name == site+"-gw/charon" {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return killAndWait(ctx, []Process{p})
+		}
+	}
+	return fmt.Errorf("kill gateway %s: no charon recorded", site)
+}
+
+func (b NetnsBackend) StartGateway(ctx context.Context, info *Info, rec Recorder, site string) error {
+	host, exited, err := b.startCharon(ctx, info, rec, site)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	path := info.Sites[site].Gateway.VICI
+	return waitUntilErr(ctx, 5*time.Millisecond, func() (bool, error, string) {
+		select {
+		case <-exited:
+			return false, &HostError{Host: host, Err: errors.New("charon exited during start"), Log: filepath.Join(info.Dir, site, "charon.log")}, ""
+		default:
+		}
+		c, err := net.DialTimeout("unix", path, 100*time.Millisecond)
+		if err != nil {
+			return false, nil, err.Error()
+		}
+		c.Close()
+		return true, nil, ""
+	}, func(last string) error {
+		return &HostError{Host: host, Err: fmt.Errorf("vici socket %s did not answer in time: %s", path, last), Log: filepath.Join(info.Dir, site, "charon.log")}
+	})
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,79 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Console writes a summary that fits one screen: a header with scenario,
+// verdict and duration, each step (✔/✘, start, duration), each check
+// (✔/✘, observed, expected), the metrics, and when the drill did not pass
+// one "why:" line. Secrets are scrubbed as in Write.
+func Console(w io.Writer, r *Report, secrets ...string) {
+	s, err := scrubbed(r, secrets)
+	if err != nil {
+		fmt.Fprintf(w, "drdrill %s: %s (report not renderable: %v)\n", Redact(r.Scenario, secrets...),
+			strings.ToUpper(r.Verdict), Redact(err.Error(), secrets...))
+		return
+	}
+	var b bytes.Buffer
+	header := fmt.Sprintf("drdrill %s on %s: %s in %s", s.Scenario, s.Target, strings.ToUpper(s.Verdict), secsMS(float64(s.DurationMS)))
+	if s.DrillID != "" {
+		header += "  (drill " + s.DrillID + ")"
+	}
+	if s.Interrupted {
+		header += "  INTERRUPTED"
+	}
+	b.WriteString(header + "\n")
+
+	width := 0
+	for _, st := range s.Steps {
+		width = max(width, utf8.RuneCountInString(st.Name))
+	}
+	for _, c := range s.Checks {
+		width = max(width, utf8.RuneCountInString(c.Name))
+	}
+	pad := func(name string) string { return name + strings.Repeat(" ", width-utf8.RuneCountInString(name)) }
+	if len(s.Steps) > 0 {
+		b.WriteString("steps\n")
+		for _, st := range s.Steps {
+			fmt.Fprintf(&b, "  %s %s  at %7s  took %8s", stepMark(st.Verdict), pad(st.Name), secsMS(st.TMS), took(st.DurationMS))
+			if st.Verdict != "pass" {
+				fmt.Fprintf(&b, "  %s", st.Verdict)
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("checks\n")
+	if len(s.Checks) == 0 {
+		b.WriteString("  (none ran)\n")
+	}
+	for _, c := range s.Checks {
+		fmt.Fprintf(&b, "  %s %s  observed: %s\n", mark(c.Passed()), pad(c.Name), oneLine(c.Observed))
+		fmt.Fprintf(&b, "    %s  expected: %s\n", strings.Repeat(" ", width), oneLine(c.Expected))
+	}
+	b.WriteString("metrics\n")
+	var line []string
+	for i, m := range metricList(s.Metrics) {
+		line = append(line, m[0]+" "+m[1])
+		if i == 3 || i == 7 { // durations, rows, then extras
+			fmt.Fprintf(&b, "  %s\n", strings.Join(line, " · "))
+			line = nil
+		}
+	}
+	if len(line) > 0 {
+		fmt.Fprintf(&b, "  %s\n", strings.Join(line, " · "))
+	}
+	if s.Error != "" && !strings.HasPrefix(Diagnose(s), oneLine(s.Error)) {
+		fmt.Fprintf(&b, "error: %s\n", oneLine(s.Error))
+	}
+	if s.Verdict != VerdictPass {
+		fmt.Fprintf(&b, "why: %s\n", Diagnose(s))
+	}
+	_, _ = io.WriteString(w, Redact(b.String(), secrets...))
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,339 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drdrill/drdrill/harness/check"
+)
+
+// File names in a report directory.
+const (
+	JSONFile    = "report.json"
+	JUnitFile   = "junit.xml"
+	SummaryFile = "summary.md"
+)
+
+// Write writes report.json, junit.xml and summary.md into dir (created if
+// needed), each atomically (temp file and rename), with every secret
+// scrubbed from every string.
+func Write(dir string, r *Report, secrets ...string) error {
+	s, err := scrubbed(r, secrets)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	ju, err := junit(s)
+	if err != nil {
+		return fmt.Errorf("encode junit: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create report dir: %w", err)
+	}
+	// JSON and XML are built from the scrubbed copy only; the text summary
+	// gets a second pass for secrets split across fields it joins.
+	files := []struct {
+		name string
+		data []byte
+	}{{JSONFile, js.Bytes()}, {JUnitFile, ju}, {SummaryFile, []byte(Redact(summary(s), secrets...))}}
+	for _, f := range files {
+		if err := writeAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Base(path), err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", filepath.Base(path), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// JUnit XML (the common Jenkins/GitLab dialect).
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Name    string       `xml:"name,attr"`
+	Tests   int          `xml:"tests,attr"`
+	Fails   int          `xml:"failures,attr"`
+	Errors  int          `xml:"errors,attr"`
+	Time    string       `xml:"time,attr"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Fails      int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Timestamp  string          `xml:"timestamp,attr,omitempty"`
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitProblem `xml:"failure"`
+	Error     *junitProblem `xml:"error"`
+	Skipped   *junitProblem `xml:"skipped"`
+}
+
+type junitProblem struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Text    string `xml:",chardata"`
+}
+
+func junitSecs(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
+
+func junit(r *Report) ([]byte, error) {
+	class := "drdrill." + r.Scenario
+	s := junitSuite{Name: "drdrill/" + r.Scenario, Time: junitSecs(float64(r.DurationMS)),
+		Properties: []junitProperty{{"scenario", r.Scenario}, {"target", r.Target}, {"drill_id", r.DrillID},
+			{"verdict", r.Verdict}, {"interrupted", fmt.Sprint(r.Interrupted)}}}
+	if !r.StartedAt.IsZero() {
+		s.Timestamp = r.StartedAt.UTC().Format(time.RFC3339)
+	}
+	for _, st := range r.Steps {
+		c := junitCase{Name: "step: " + st.Name, Classname: class + ".steps", Time: junitSecs(st.DurationMS)}
+		text := fmt.Sprintf("step %s at %s, took %s: %s", st.Name, secsMS(st.TMS), took(st.DurationMS), st.Verdict)
+		if len(st.Detail) > 0 {
+			text += "\ndetail: " + compactJSON(st.Detail)
+		}
+		switch {
+		case st.Verdict == check.Pass:
+		case skipped(st.Verdict):
+			c.Skipped = &junitProblem{Message: "skipped"}
+		case st.Verdict == VerdictError:
+			c.Error = &junitProblem{Message: "step " + st.Name + " errored", Type: "error", Text: text}
+		default:
+			c.Failure = &junitProblem{Message: "step " + st.Name + " " + st.Verdict, Type: st.Verdict, Text: text}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	for _, ch := range r.Checks {
+		c := junitCase{Name: "check: " + ch.Name, Classname: class + ".checks", Time: "0.000"}
+		if !ch.Passed() {
+			text := "expected: " + ch.Expected + "\nobserved: " + ch.Observed
+			if len(ch.Detail) > 0 {
+				text += "\ndetail: " + compactJSON(ch.Detail)
+			}
+			c.Failure = &junitProblem{Message: ch.Observed, Type: ch.Verdict, Text: text}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	if r.Verdict == VerdictError || (r.Verdict != VerdictPass && len(r.Checks) == 0 && len(r.Steps) == 0) {
+		msg := Diagnose(r)
+		s.Cases = append(s.Cases, junitCase{Name: "drill", Classname: class, Time: junitSecs(float64(r.DurationMS)),
+			Error: &junitProblem{Message: msg, Type: r.Verdict, Text: msg}})
+	}
+	for _, c := range s.Cases {
+		s.Tests++
+		switch {
+		case c.Failure != nil:
+			s.Fails++
+		case c.Error != nil:
+			s.Errors++
+		case c.Skipped != nil:
+			s.Skipped++
+		}
+	}
+	root := junitSuites{Name: "drdrill", Tests: s.Tests, Fails: s.Fails, Errors: s.Errors, Time: s.Time, Suites: []junitSuite{s}}
+	b, err := xml.MarshalIndent(root, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(xml.Header), b...), '\n'), nil
+}
+
+func compactJSON(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// secsMS formats milliseconds as seconds ("3.02s").
+func secsMS(ms float64) string { return fmt.Sprintf("%.2fs", ms/1000) }
+
+// took formats a step's duration: milliseconds below a second.
+func took(ms float64) string {
+	if ms < 1000 {
+		return strconv.FormatFloat(math.Round(ms*10)/10, 'f', -1, 64) + "ms"
+	}
+	return secsMS(ms)
+}
+
+func mdCell(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+func mark(ok bool) string {
+	if ok {
+		return "✔"
+	}
+	return "✘"
+}
+
+func stepMark(v string) string {
+	if skipped(v) {
+		return "–"
+	}
+	return mark(v == check.Pass)
+}
+
+// summaryEvents caps the timeline in summary.md; report.json has them all.
+const summaryEvents = 60
+
+func summary(r *Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# drdrill %s: %s\n\n", r.Scenario, strings.ToUpper(r.Verdict))
+	if r.Verdict != VerdictPass {
+		fmt.Fprintf(&b, "**Why:** %s\n\n", mdCell(Diagnose(r)))
+	}
+	b.WriteString("| | |\n|---|---|\n")
+	rows := [][2]string{{"target", r.Target}, {"drill id", r.DrillID},
+		{"started", r.StartedAt.UTC().Format(time.RFC3339)}, {"duration", secsMS(float64(r.DurationMS))},
+		{"interrupted", fmt.Sprint(r.Interrupted)}}
+	if r.Error != "" {
+		rows = append(rows, [2]string{"error", r.Error})
+	}
+	for _, kv := range rows {
+		fmt.Fprintf(&b, "| %s | %s |\n", kv[0], mdCell(kv[1]))
+	}
+	if len(r.Steps) > 0 {
+		b.WriteString("\n## Steps\n\n| | step | at | took |\n|---|---|---|---|\n")
+		for _, s := range r.Steps {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", stepMark(s.Verdict), mdCell(s.Name), secsMS(s.TMS), took(s.DurationMS))
+		}
+	}
+	b.WriteString("\n## Checks\n\n")
+	if len(r.Checks) == 0 {
+		b.WriteString("No check ran.\n")
+	} else {
+		b.WriteString("| | check | expected | observed |\n|---|---|---|---|\n")
+		for _, c := range r.Checks {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mark(c.Passed()), mdCell(c.Name), mdCell(c.Expected), mdCell(c.Observed))
+		}
+	}
+	b.WriteString("\n## Metrics\n\n| metric | value |\n|---|---|\n")
+	for _, m := range metricList(r.Metrics) {
+		fmt.Fprintf(&b, "| %s | %s |\n", m[0], mdCell(m[1]))
+	}
+	if len(r.Environment) > 0 {
+		b.WriteString("\n## Environment\n\n| | |\n|---|---|\n")
+		for _, k := range sortedKeys(r.Environment) {
+			fmt.Fprintf(&b, "| %s | %s |\n", mdCell(k), mdCell(valueString(r.Environment[k])))
+		}
+	}
+	if n := len(r.Timeline); n > 0 {
+		b.WriteString("\n## Timeline\n\n| t | source | kind | detail |\n|---|---|---|---|\n")
+		for _, e := range r.Timeline[:min(n, summaryEvents)] {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", secsMS(e.TMS), mdCell(e.Source), mdCell(e.Kind), mdCell(detailString(e.Detail)))
+		}
+		if n > summaryEvents {
+			fmt.Fprintf(&b, "\n%d more events in %s.\n", n-summaryEvents, JSONFile)
+		}
+	}
+	return b.String()
+}
+
+// metricList is the metrics as (name, value) in contract order, then the
+// extras by name; an unmeasured duration reads "–".
+func metricList(m Metrics) [][2]string {
+	d := func(p *float64) string {
+		if p == nil {
+			return "–"
+		}
+		return strconv.FormatFloat(math.Round(*p*10)/10, 'f', -1, 64)
+	}
+	out := [][2]string{
+		{"outage_detect_ms", d(m.OutageDetectMS)}, {"tunnel_recover_ms", d(m.TunnelRecoverMS)},
+		{"replica_recover_ms", d(m.ReplicaRecoverMS)}, {"catchup_ms", d(m.CatchupMS)},
+		{"rows_written", fmt.Sprint(m.RowsWritten)}, {"rows_written_during_outage", fmt.Sprint(m.RowsWrittenDuringOutage)},
+		{"rows_missing_on_replica", fmt.Sprint(m.RowsMissingOnReplica)}, {"rows_unexpected_on_replica", fmt.Sprint(m.RowsUnexpectedOnReplica)},
+	}
+	for _, k := range sortedKeys(m.Extra) {
+		out = append(out, [2]string{k, valueString(m.Extra[k])})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func valueString(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "–"
+	case string:
+		return t
+	case json.Number, float64, int, int64, bool:
+		return fmt.Sprint(t)
+	}
+	return compactJSON(v)
+}
+
+// detailString is k=v pairs by key.
+func detailString(d map[string]any) string {
+	var parts []string
+	for _, k := range sortedKeys(d) {
+		parts = append(parts, k+"="+valueString(d[k]))
+	}
+	return strings.Join(parts, " ")
+}

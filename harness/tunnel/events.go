@@ -1,0 +1,120 @@
+package tunnel
+
+import (
+	"context"
+	"time"
+
+	"github.com/drdrill/drdrill/harness/timeline"
+	"github.com/strongswan/govici/vici"
+)
+
+// Events VICI sends that a drill's timeline records.
+var followedEvents = []string{"ike-updown", "child-updown", "child-rekey", "ike-rekey"}
+
+// Follow subscribes to the gateway's SA events on a session of its own and
+// records each into tl under source until ctx is done. When charon goes away
+// (crash, restart) it records that, re-dials every poll interval and resumes.
+// The returned channel is closed when Follow has stopped.
+func (g *Gateway) Follow(ctx context.Context, tl *timeline.Timeline, source string, poll time.Duration) (<-chan struct{}, error) {
+	sess, err := g.subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			lost := g.pump(ctx, sess, tl, source)
+			sess.Close()
+			if !lost {
+				return
+			}
+			tl.Add(source, timeline.KindNote, map[string]any{"event": "vici event stream lost", "endpoint": g.Endpoint()})
+			t := time.NewTicker(poll)
+			for sess = nil; sess == nil; {
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+					sess, _ = g.subscribe(ctx)
+				}
+			}
+			t.Stop()
+			tl.Add(source, timeline.KindNote, map[string]any{"event": "vici event stream resumed"})
+		}
+	}()
+	return done, nil
+}
+
+func (g *Gateway) subscribe(ctx context.Context) (*vici.Session, error) {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := newSession(dctx, g.dialer)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Subscribe(followedEvents...); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// pump forwards events until ctx is done (false) or the stream breaks (true).
+func (g *Gateway) pump(ctx context.Context, s *vici.Session, tl *timeline.Timeline, source string) bool {
+	ch := make(chan vici.Event, 64)
+	s.NotifyEvents(ch)
+	defer s.StopEvents(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case ev, ok := <-ch:
+			if !ok {
+				return ctx.Err() == nil
+			}
+			tl.AddAt(ev.Timestamp, source, eventKind(ev.Name), EventDetail(ev.Name, ev.Message))
+		}
+	}
+}
+
+func eventKind(name string) string {
+	switch name {
+	case "ike-updown":
+		return timeline.KindIKEUpDown
+	case "child-updown":
+		return timeline.KindChildUpDown
+	case "child-rekey":
+		return timeline.KindChildRekey
+	}
+	return name
+}
+
+// EventDetail flattens a VICI SA event into timeline detail: up (for
+// *-updown), the IKE SA's name, state and id, and its children's states.
+func EventDetail(name string, m *vici.Message) map[string]any {
+	d := map[string]any{"event": name}
+	if name == "ike-updown" || name == "child-updown" {
+		d["up"] = str(m, "up") == "yes"
+	}
+	for _, k := range m.Keys() {
+		sec, ok := m.Get(k).(*vici.Message)
+		if !ok {
+			continue
+		}
+		sa := parseIKESA(k, sec)
+		d["ike"] = sa.Name
+		d["ike_state"] = sa.State
+		d["ike_id"] = sa.UniqueID
+		var kids []map[string]any
+		for _, c := range sa.Children {
+			kids = append(kids, map[string]any{"name": c.Name, "id": c.UniqueID, "state": c.State, "spi_in": c.SPIIn, "spi_out": c.SPIOut})
+		}
+		if kids != nil {
+			d["children"] = kids
+		}
+		break
+	}
+	return d
+}
