@@ -14,7 +14,7 @@ import (
 
 // innodbSettings must be the same for the template datadir and the lab's
 // my.cnf (innodb_data_file_path in particular), see fixtures/my.cnf.tmpl.
-const innodbSettings = "innodb_buffer_pool_size=64M\ninnodb_log_file_size=16M\ninnodb_data_file_path=ibdata1:4M:autoextend\nperformance_schema=OFF\n"
+const innodbSettings = "innodb_buffer_pool_size=64M\ninnodb_log_file_size=16M\ninnodb_data_file_path=ibdata1:4M:autoextend\ninnodb_autoextend_increment=4\nperformance_schema=OFF\n"
 
 // DatadirCache is where a bootstrapped MariaDB datadir is kept, one per
 // server version and settings. mariadb-install-db takes about a second on
@@ -22,9 +22,32 @@ const innodbSettings = "innodb_buffer_pool_size=64M\ninnodb_log_file_size=16M\ni
 // keeps `lab up` under 1.5 s.
 var DatadirCache = "/var/cache/drdrill"
 
-// prepareDatadir gives siteDir/data a freshly bootstrapped datadir.
-func prepareDatadir(ctx context.Context, siteDir string) error {
-	dst := filepath.Join(siteDir, "data")
+// TmpfsRoot is where the netns backend puts datadirs when it is a tmpfs:
+// a lab's data is thrown away, and deleting ~30 MB of InnoDB files from this
+// machine's disk takes ~0.4 s, most of `lab down` (on tmpfs: ~5 ms).
+var TmpfsRoot = "/dev/shm"
+
+// useTmpfsData moves each site's datadir to TmpfsRoot/drdrill-ID/SITE when
+// TmpfsRoot is a tmpfs, recording the dir so that Down removes it.
+func useTmpfsData(info *Info, rec Recorder) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(TmpfsRoot, &st); err != nil || st.Type != 0x01021994 { // TMPFS_MAGIC
+		return nil
+	}
+	root := filepath.Join(TmpfsRoot, "drdrill-"+info.ID)
+	return rec.Record(func(i *Info) {
+		i.Resources.Dirs = append(i.Resources.Dirs, root)
+		for _, s := range Sites {
+			i.Sites[s].DB.DataDir = filepath.Join(root, s, "data")
+		}
+	})
+}
+
+// prepareDatadir gives dst a freshly bootstrapped datadir.
+func prepareDatadir(ctx context.Context, dst, siteDir string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
 	tmpl, err := templateDatadir(ctx)
 	if err != nil {
 		// No usable cache (read-only /var, say): bootstrap in place.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -105,7 +106,9 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer ccancel()
 		rec.Record(func(i *Info) { i.Phase = PhaseFailed })
-		if terr := b.Teardown(cctx, rec.snapshot()); terr != nil {
+		snap := rec.snapshot()
+		terr := errors.Join(b.Teardown(cctx, snap), removeDirs(snap))
+		if terr != nil {
 			err = fmt.Errorf("%w (cleanup also failed: %v; run drdrill lab down --lab %s)", err, terr, dir)
 			return
 		}
@@ -116,6 +119,11 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 	sec, err := newSecrets(dir)
 	if err != nil {
 		return nil, err
+	}
+	if b.Name() == "netns" {
+		if err := useTmpfsData(info, rec); err != nil {
+			return nil, err
+		}
 	}
 	for _, s := range Sites {
 		if err := renderSite(info, s); err != nil {
@@ -165,6 +173,9 @@ func Down(ctx context.Context, dir string, backends map[string]Backend) error {
 		return fmt.Errorf("lab down: unknown backend %q in %s", info.Backend, filepath.Join(abs, InfoFile))
 	}
 	if err := b.Teardown(ctx, info); err != nil {
+		return fmt.Errorf("lab down %s: %w", abs, err)
+	}
+	if err := removeDirs(info); err != nil {
 		return fmt.Errorf("lab down %s: %w", abs, err)
 	}
 	// Only remove a dir that is a lab's (or is empty).
@@ -268,4 +279,22 @@ func (s *Secrets) Values() []string {
 		return nil
 	}
 	return []string{s.PSK, s.ReplPassword}
+}
+
+// removeDirs deletes the lab's dirs outside the lab dir, and only those that
+// carry the lab's id in their name (a hand-edited lab.json cannot make Down
+// delete anything else).
+func removeDirs(info *Info) error {
+	var errs []error
+	for _, d := range info.Resources.Dirs {
+		if !strings.Contains(filepath.Base(d), info.ID) {
+			errs = append(errs, fmt.Errorf("refusing to remove %s: not named after lab %s", d, info.ID))
+			continue
+		}
+		errs = append(errs, os.RemoveAll(d))
+	}
+	// A crash between creating the tmpfs dir and recording it cannot happen
+	// (it is recorded first), but sweep the derived name anyway.
+	errs = append(errs, os.RemoveAll(filepath.Join(TmpfsRoot, "drdrill-"+info.ID)))
+	return errors.Join(errs...)
 }

@@ -63,7 +63,7 @@ func newInfo(dir, backend string) *Info {
 		info.Sites[s] = &Site{
 			Name: s, Subnet: p.subnet,
 			Gateway: Gateway{Host: HostName(id, s+"-gw"), VICI: filepath.Join(sd, "charon.vici"), WANAddr: p.wanAddr, LANAddr: p.gwLAN, ID: p.ikeID},
-			DB:      DB{Host: HostName(id, s+"-db"), Socket: filepath.Join(sd, "mysqld.sock"), Role: p.role, Addr: p.dbAddr, ServerID: p.serverID},
+			DB:      DB{Host: HostName(id, s+"-db"), Socket: filepath.Join(sd, "mysqld.sock"), Role: p.role, Addr: p.dbAddr, ServerID: p.serverID, DataDir: filepath.Join(sd, "data")},
 		}
 	}
 	return info

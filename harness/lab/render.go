@@ -22,8 +22,8 @@ type charonParams struct {
 
 // mycnfParams feed fixtures/my.cnf.tmpl.
 type mycnfParams struct {
-	LabID, Site, Dir, Role, Addr, InnoDB string
-	ServerID                             int
+	LabID, Site, Dir, DataDir, Role, Addr, InnoDB string
+	ServerID                                      int
 }
 
 // Lab IKE retransmission: 0.5 s, then x1.4, 3 tries: a dead peer is given up
@@ -56,7 +56,7 @@ func renderSite(info *Info, site string) error {
 	if err != nil {
 		return err
 	}
-	my, err := render("my.cnf.tmpl", mycnfParams{LabID: info.ID, Site: site, Dir: dir, Role: s.DB.Role, Addr: s.DB.Addr, ServerID: s.DB.ServerID, InnoDB: innodbSettings})
+	my, err := render("my.cnf.tmpl", mycnfParams{LabID: info.ID, Site: site, Dir: dir, DataDir: s.DB.DataDir, Role: s.DB.Role, Addr: s.DB.Addr, ServerID: s.DB.ServerID, InnoDB: innodbSettings})
 	if err != nil {
 		return err
 	}

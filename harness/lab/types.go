@@ -67,6 +67,7 @@ type DB struct {
 	Role     string `json:"role"` // primary or replica
 	Addr     string `json:"addr"`
 	ServerID int    `json:"server_id"`
+	DataDir  string `json:"datadir"` // throwaway: tmpfs for the netns backend
 	PID      int    `json:"pid,omitempty"`
 }
 
@@ -89,6 +90,8 @@ type Resources struct {
 	Processes  []Process `json:"processes,omitempty"`
 	Containers []string  `json:"containers,omitempty"`
 	Networks   []string  `json:"networks,omitempty"`
+	// Dirs outside the lab dir that the lab made (datadirs on tmpfs).
+	Dirs []string `json:"dirs,omitempty"`
 }
 
 // Process is a daemon the lab started. StartTime (from /proc/PID/stat) guards
