@@ -139,10 +139,13 @@ func baseline(ctx context.Context, env *harness.Env, msg string) error {
 // Connecting, within the window its own timings give; if it never leaves Yes
 // the fault had no effect and the drill fails.
 func waitOutageSeen(ctx context.Context, env *harness.Env, faultAt time.Time) (time.Time, error) {
-	window := env.Timings.OutageDetectWindow()
+	window := outageEvidenceWindow(env.Timings)
 	wctx, cancel := context.WithTimeout(ctx, window)
 	defer cancel()
-	st, err := replica.WaitIO(wctx, env.Replica, harness.ReplicaPoll, replica.IOConnecting, replica.IONo)
+	// Connecting comes a moment before Last_IO_Errno is filled: wait for both,
+	// the seed's "IO: Connecting … Last_IO_Error".
+	st, err := replica.WaitFor(wctx, env.Replica, harness.ReplicaPoll, "IO thread Connecting with a last IO error",
+		func(s replica.Status) bool { return s.IO != replica.IOYes && s.LastIOErrno != 0 })
 	src := "replica/" + harness.ReplicaSite
 	if err != nil && ctx.Err() == nil {
 		// The check reads the timeline, which shows IO Yes throughout.
@@ -152,7 +155,10 @@ func waitOutageSeen(ctx context.Context, env *harness.Env, faultAt time.Time) (t
 		return time.Time{}, err
 	}
 	// The watcher may stamp the transition a poll later; give it that poll.
-	waitEvent(ctx, env.Timeline, src, string(st.IO))
+	waitEvent(ctx, env.Timeline, src, faultAt, func(e timeline.Event) bool {
+		n, _ := e.Detail["last_io_errno"].(int)
+		return e.Detail["to"] == string(st.IO) && n != 0
+	})
 	if err := env.Check(check.OutageObserved(env.Timeline.Events(), src, env.Timeline.Offset(faultAt), env.Timeline.Since())); err != nil {
 		return st.ObservedAt, err
 	}
@@ -171,7 +177,7 @@ func afterRecovery(ctx context.Context, env *harness.Env, m *outageMarks, before
 		st, err := replica.WaitIO(wctx, env.Replica, harness.ReplicaPoll, replica.IOYes)
 		if err == nil {
 			m.ioYesAt = st.ObservedAt
-			waitEvent(ctx, env.Timeline, src, string(replica.IOYes))
+			waitEvent(ctx, env.Timeline, src, m.tunnelUpAt, func(e timeline.Event) bool { return e.Detail["to"] == string(replica.IOYes) })
 		}
 		return env.Check(check.IORecoveredWithin(env.Timeline.Events(), src, env.Timeline.Offset(m.tunnelUpAt), window))
 	}); err != nil {
@@ -234,15 +240,36 @@ func afterRecovery(ctx context.Context, env *harness.Env, m *outageMarks, before
 	})
 }
 
-// waitEvent waits briefly (two polls) for the watcher to record the IO state
-// the caller just saw, so checks that read the timeline see it too.
-func waitEvent(ctx context.Context, tl *timeline.Timeline, src, to string) {
-	deadline := time.Now().Add(4 * harness.ReplicaPoll)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		evs := tl.Filter(timeline.KindIOState, src)
-		if n := len(evs); n > 0 && evs[n-1].Detail["to"] == to {
-			return
+// waitEvent waits briefly (a few polls) for the watcher to record what the
+// caller just saw, so checks that read the timeline see it too.
+func waitEvent(ctx context.Context, tl *timeline.Timeline, src string, since time.Time, match func(timeline.Event) bool) {
+	after := tl.Offset(since)
+	t := time.NewTicker(harness.ReplicaPoll / 4)
+	defer t.Stop()
+	deadline := time.After(4 * harness.ReplicaPoll)
+	for {
+		evs := tl.Events()
+		for i := len(evs) - 1; i >= 0; i-- {
+			if e := evs[i]; e.At() >= after && e.Source == src && (e.Kind == timeline.KindIOState || e.Kind == timeline.KindNote) && match(e) {
+				return
+			}
 		}
-		time.Sleep(harness.ReplicaPoll / 4)
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-t.C:
+		}
 	}
+}
+
+// outageEvidenceWindow is how long after the fault the replica must show the
+// seed's outage state, IO Connecting with a last IO error: the IO thread
+// notices the dead connection (OutageDetectWindow), then its first reconnect
+// must fail, which takes at most the connect retry plus a connect timeout
+// (MariaDB and MySQL use the net timeout for it) when the network drops
+// packets silently. On the lab the reconnect is refused in about a second.
+func outageEvidenceWindow(t replica.Timings) time.Duration {
+	return t.OutageDetectWindow() + t.ConnectRetry + t.NetTimeout
 }

@@ -366,3 +366,26 @@ func TestNum(t *testing.T) {
 		}
 	}
 }
+
+// Regression: MariaDB reports Connecting before it fills Last_IO_Errno; the
+// errno that follows in the same Connecting spell is the evidence.
+func TestOutageObservedErrnoAfterConnecting(t *testing.T) {
+	tl := timeline.New()
+	src := "replica/onprem"
+	start := tl.Start()
+	tl.AddAt(start.Add(time.Second), src, timeline.KindIOState, map[string]any{"from": "Yes", "to": "Connecting", "last_io_errno": 0, "seconds_behind": nil})
+	tl.AddAt(start.Add(1020*time.Millisecond), src, timeline.KindNote, map[string]any{"event": "io_error", "to": "Connecting", "last_io_errno": 2003, "seconds_behind": nil})
+	r := OutageObserved(tl.Events(), src, 0, 5*time.Second)
+	if r.Verdict != Pass || !strings.Contains(r.Observed, "errno 2003") {
+		t.Fatalf("want pass with errno 2003, got %s: %s", r.Verdict, r.Observed)
+	}
+	// The errno must come in the same Connecting spell: after Yes again, no.
+	tl = timeline.New()
+	start = tl.Start()
+	tl.AddAt(start.Add(time.Second), src, timeline.KindIOState, map[string]any{"from": "Yes", "to": "Connecting", "last_io_errno": 0, "seconds_behind": nil})
+	tl.AddAt(start.Add(1010*time.Millisecond), src, timeline.KindIOState, map[string]any{"from": "Connecting", "to": "Yes", "last_io_errno": 0, "seconds_behind": 0})
+	tl.AddAt(start.Add(1020*time.Millisecond), src, timeline.KindNote, map[string]any{"event": "io_error", "to": "Connecting", "last_io_errno": 2003, "seconds_behind": nil})
+	if r := OutageObserved(tl.Events(), src, 0, 5*time.Second); r.Verdict != Fail {
+		t.Fatalf("errno after the thread was Yes again must not count: %s", r.Observed)
+	}
+}

@@ -114,6 +114,14 @@ func OutageObserved(events []timeline.Event, source string, from, to time.Durati
 		case errno == 0:
 			problem = "last_io_errno 0"
 		}
+		if problem == "last_io_errno 0" {
+			// MariaDB shows Connecting a moment before it fills Last_IO_Errno;
+			// the error recorded later in the same Connecting spell counts.
+			if late, ok := errnoWhileConnecting(events, source, e, to); ok {
+				errno, _ = num(late.Detail["last_io_errno"])
+				e, problem = late, ""
+			}
+		}
 		if problem == "" {
 			r.Verdict = Pass
 			r.Observed = fmt.Sprintf("Connecting at %s, errno %d", secs(at(e)), errno)
@@ -196,4 +204,26 @@ func IORecoveredWithin(events []timeline.Event, source string, tunnelUpAt, windo
 		r.Detail["last_state"], r.Detail["last_state_ms"] = state, ms(at(last))
 	}
 	return r
+}
+
+// errnoWhileConnecting finds the first io_error note of source after the
+// Connecting event conn (and before the IO thread changes state again, or
+// the window ends) with a non-zero errno and seconds_behind NULL.
+func errnoWhileConnecting(events []timeline.Event, source string, conn timeline.Event, to time.Duration) (timeline.Event, bool) {
+	for _, e := range events {
+		if e.Source != source || at(e) <= at(conn) || at(e) > to {
+			continue
+		}
+		if e.Kind == timeline.KindIOState {
+			return timeline.Event{}, false
+		}
+		if e.Kind != timeline.KindNote || str(e.Detail, "event") != "io_error" || str(e.Detail, "to") != ioConnecting {
+			continue
+		}
+		sb, recorded := e.Detail["seconds_behind"]
+		if errno, ok := num(e.Detail["last_io_errno"]); ok && errno != 0 && recorded && isNull(sb) {
+			return e, true
+		}
+	}
+	return timeline.Event{}, false
 }

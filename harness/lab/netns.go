@@ -140,13 +140,20 @@ func (NetnsBackend) network(ctx context.Context, info *Info) error {
 		p := plan[s]
 		wg.Add(2)
 		// Gateways forward between LAN and tunnel and have no default route:
-		// nothing in the lab can reach beyond it.
+		// nothing in the lab can reach beyond it. With the tunnel down they
+		// have no route to the other site and answer with ICMP net
+		// unreachable, unthrottled (icmp_ratelimit=0): since Linux 6.5 that
+		// is a soft error for a connecting socket, so a replica's reconnect
+		// fails after one SYN retransmit (~1 s, errno 101) every time instead
+		// of hanging until its connect timeout whenever the ICMP was
+		// rate-limited. A silent WAN (errno 110) is the wan-blackhole drill.
 		go do(s+"-gw", fmt.Sprintf(`ip link set lo up
 ip addr add %s/%d dev wan0
 ip link set wan0 up
 ip addr add %s dev lan0
 ip link set lan0 up
-sysctl -qw net.ipv4.ip_forward=1`, p.wanAddr, wanPrefixLen, p.gwLANCIDR))
+sysctl -qw net.ipv4.ip_forward=1
+sysctl -qw net.ipv4.icmp_ratelimit=0`, p.wanAddr, wanPrefixLen, p.gwLANCIDR))
 		go do(s+"-db", fmt.Sprintf(`ip link set lo up
 ip addr add %s dev eth0
 ip link set eth0 up
@@ -264,13 +271,15 @@ func waitUntilErr(ctx context.Context, poll time.Duration, cond func() (bool, er
 type HostError struct {
 	Host string
 	Err  error
-	Log  string // path of the daemon's log
+	Log  string // path of the daemon's log; its stdout/stderr (.out) is the fallback
 }
 
 func (e *HostError) Error() string {
 	s := fmt.Sprintf("host %s: %v", e.Host, e.Err)
-	if t := tail(e.Log, 6); t != "" {
-		s += "\n  last lines of " + e.Log + ":\n    " + strings.ReplaceAll(t, "\n", "\n    ")
+	for _, p := range []string{e.Log, strings.TrimSuffix(e.Log, filepath.Ext(e.Log)) + ".out"} {
+		if t := tail(p, 6); p != "" && t != "" {
+			return s + "\n  last lines of " + p + ":\n    " + strings.ReplaceAll(t, "\n", "\n    ")
+		}
 	}
 	return s
 }

@@ -1,0 +1,200 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drdrill/drdrill/harness"
+	"github.com/drdrill/drdrill/harness/lab"
+	"github.com/drdrill/drdrill/harness/report"
+	"github.com/drdrill/drdrill/harness/workload"
+)
+
+// newEnv brings a fresh lab up for one drill; Down is registered before the
+// error check so that every path cleans up.
+func newEnv(t *testing.T) *harness.Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drill: skipped with -short")
+	}
+	b := backendForTests(t)
+	dir := filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() {
+		if err := lab.Down(context.Background(), dir, map[string]lab.Backend{b.Name(): b}); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	info, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: b})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	env, err := harness.OpenLab(context.Background(), info, b, nil)
+	if err != nil {
+		t.Fatalf("open lab: %v", err)
+	}
+	t.Cleanup(func() { env.Close() })
+	return env
+}
+
+// backendForTests is netns unless DRDRILL_BACKEND=docker.
+func backendForTests(t *testing.T) lab.Backend {
+	t.Helper()
+	var b lab.Backend = lab.NewNetnsBackend()
+	if os.Getenv("DRDRILL_BACKEND") == "docker" {
+		b = lab.NewDockerBackend()
+	}
+	type preflighter interface{ Preflight() error }
+	if p, ok := b.(preflighter); ok {
+		if err := p.Preflight(); err != nil {
+			t.Skipf("drill: the %s lab cannot run here: %v", b.Name(), err)
+		}
+	}
+	return b
+}
+
+// writeReport keeps the report next to the test's output for a person to read.
+func writeReport(t *testing.T, env *harness.Env, r *report.Report) map[string]any {
+	t.Helper()
+	dir := t.TempDir()
+	if err := report.Write(dir, r, env.Secrets()...); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	report.Console(&b, r, env.Secrets()...)
+	t.Log("\n" + b.String())
+	raw, err := os.ReadFile(filepath.Join(dir, report.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range env.Secrets() {
+		if strings.Contains(string(raw), s) {
+			t.Fatal("a lab secret reached report.json")
+		}
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestVPNOutage(t *testing.T) {
+	env := newEnv(t)
+	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{}), env)
+	m := writeReport(t, env, r)
+	if r.Verdict != report.VerdictPass {
+		t.Fatalf("verdict %s: %s", r.Verdict, r.Diagnosis)
+	}
+	// The evidence the seed asks for, as the contract carries it.
+	var sawConnecting, sawYesAfter bool
+	for _, e := range m["timeline"].([]any) {
+		ev := e.(map[string]any)
+		if ev["kind"] != "io_state" {
+			continue
+		}
+		d := ev["detail"].(map[string]any)
+		if d["from"] == "Yes" && d["to"] == "Connecting" {
+			sawConnecting = true
+		}
+		if sawConnecting && d["from"] == "Connecting" && d["to"] == "Yes" {
+			sawYesAfter = true
+		}
+	}
+	if !sawConnecting || !sawYesAfter {
+		t.Errorf("timeline lacks io_state Yes→Connecting→Yes")
+	}
+	met := m["metrics"].(map[string]any)
+	for _, k := range []string{"outage_detect_ms", "tunnel_recover_ms", "replica_recover_ms", "catchup_ms"} {
+		if v, ok := met[k].(float64); !ok || v <= 0 {
+			t.Errorf("metric %s = %v, want a positive number", k, met[k])
+		}
+	}
+	if met["rows_written"].(float64) != 3 || met["rows_written_during_outage"].(float64) != 1 || met["rows_missing_on_replica"].(float64) != 0 {
+		t.Errorf("row metrics: %v", met)
+	}
+	if len(r.Checks) != 5 {
+		t.Errorf("want the 5 checks of the seed drill, got %d", len(r.Checks))
+	}
+}
+
+func TestVPNOutageFailsWhenFaultHasNoEffect(t *testing.T) {
+	env := newEnv(t)
+	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{Fault: "none"}), env)
+	writeReport(t, env, r)
+	if r.Verdict != report.VerdictFail || !strings.Contains(r.Diagnosis, "fault had no effect") {
+		t.Fatalf("want fail 'fault had no effect', got %s: %s", r.Verdict, r.Diagnosis)
+	}
+}
+
+// damage runs SQL on the replica without binlogging it, as an operator's
+// stray write would diverge a replica.
+func damage(sql string, args ...any) func(context.Context, *harness.Env) error {
+	return func(ctx context.Context, env *harness.Env) error {
+		conn, err := env.Replica.DB().Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
+			return err
+		}
+		_, err = conn.ExecContext(ctx, sql, append([]any{env.Workload.DrillID}, args...)...)
+		return err
+	}
+}
+
+func TestVPNOutageFailsOnMissingRow(t *testing.T) {
+	env := newEnv(t)
+	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{
+		BeforeVerify: damage("DELETE FROM testdb.ping WHERE drill_id = ? AND phase = ?", string(workload.PhaseDuring)),
+	}), env)
+	writeReport(t, env, r)
+	if r.Verdict != report.VerdictFail || r.Metrics.RowsMissingOnReplica != 1 {
+		t.Fatalf("want fail with 1 missing row, got %s (%d missing): %s", r.Verdict, r.Metrics.RowsMissingOnReplica, r.Diagnosis)
+	}
+	if !strings.Contains(r.Diagnosis, "missing") || !strings.Contains(r.Diagnosis, workload.MsgDuring) {
+		t.Fatalf("diagnosis must name the missing row: %s", r.Diagnosis)
+	}
+}
+
+func TestVPNOutageFailsOnUnexpectedRow(t *testing.T) {
+	env := newEnv(t)
+	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{
+		BeforeVerify: damage("INSERT INTO testdb.ping (msg, drill_id, writer, seq, phase) VALUES ('not from the primary', ?, 0, 999, 'during')"),
+	}), env)
+	writeReport(t, env, r)
+	if r.Verdict != report.VerdictFail || r.Metrics.RowsUnexpectedOnReplica != 1 || !strings.Contains(r.Diagnosis, "unexpected") {
+		t.Fatalf("want fail with 1 unexpected row, got %s (%d unexpected): %s", r.Verdict, r.Metrics.RowsUnexpectedOnReplica, r.Diagnosis)
+	}
+}
+
+// An interrupt in the middle of the outage still brings the tunnel back in
+// the documented order and says the drill was interrupted.
+func TestVPNOutageInterruptedDuringOutageRecovers(t *testing.T) {
+	env := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Interrupt in the middle of the outage: when step 2 (the write during
+	// the outage) has ended, as a ^C would arrive.
+	env.Timeline.Subscribe(func(e timelineEvent) {
+		if e.Kind == "step" && e.Detail["event"] == "end" && strings.HasPrefix(e.Detail["step"].(string), "step 2") {
+			cancel()
+		}
+	})
+	r := harness.Run(ctx, VPNOutage(VPNOutageOptions{}), env)
+	writeReport(t, env, r)
+	if r.Verdict != report.VerdictError || !r.Interrupted {
+		t.Fatalf("want an interrupted error verdict, got %s interrupted=%v", r.Verdict, r.Interrupted)
+	}
+	first, second := env.TunnelSides()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := waitHealthyForTest(wctx, first, second); err != nil {
+		t.Fatalf("tunnel not recovered after the interrupt: %v", err)
+	}
+}
