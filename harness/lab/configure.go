@@ -104,18 +104,7 @@ func configure(ctx context.Context, info *Info, sec *Secrets) error {
 	// The VPN, loaded over VICI (not swanctl): PSK and connection per side.
 	errs := make(chan error, len(Sites))
 	for _, s := range Sites {
-		go func() {
-			g := h.Gateways[s]
-			if err := g.LoadSharedPSK(ctx, "lab-psk", sec.PSK, info.Sites[SiteAWS].Gateway.ID, info.Sites[SiteOnPrem].Gateway.ID); err != nil {
-				errs <- &HostError{Host: s + "-gw", Err: err, Log: logOf(s, "charon.log")}
-				return
-			}
-			if err := g.LoadConn(ctx, ConnConfig(info, s)); err != nil {
-				errs <- &HostError{Host: s + "-gw", Err: err, Log: logOf(s, "charon.log")}
-				return
-			}
-			errs <- nil
-		}()
+		go func() { errs <- loadVPN(ctx, h.Gateways[s], info, s, sec) }()
 	}
 	for range Sites {
 		if err := <-errs; err != nil {
@@ -157,4 +146,36 @@ func configure(ctx context.Context, info *Info, sec *Secrets) error {
 	return tunnel.WaitHealthy(wctx, 10*time.Millisecond,
 		tunnel.Side{GW: h.Gateways[SiteAWS], Want: Expectation(info, SiteAWS)},
 		tunnel.Side{GW: h.Gateways[SiteOnPrem], Want: Expectation(info, SiteOnPrem)})
+}
+
+// loadVPN loads the lab PSK and the site's connection into its charon.
+func loadVPN(ctx context.Context, g *tunnel.Gateway, info *Info, site string, sec *Secrets) error {
+	logPath := info.Dir + "/" + site + "/charon.log"
+	if err := g.LoadSharedPSK(ctx, "lab-psk", sec.PSK, info.Sites[SiteAWS].Gateway.ID, info.Sites[SiteOnPrem].Gateway.ID); err != nil {
+		return &HostError{Host: site + "-gw", Err: err, Log: logPath}
+	}
+	if err := g.LoadConn(ctx, ConnConfig(info, site)); err != nil {
+		return &HostError{Host: site + "-gw", Err: err, Log: logPath}
+	}
+	return nil
+}
+
+// RestartGateway starts a site's charon again after it died (or was killed
+// by a drill), records its new pid, and loads the VPN into it over VICI: a
+// charon that restarts knows nothing until it is told.
+func RestartGateway(ctx context.Context, info *Info, b Backend, site string) error {
+	rec := RecorderFor(info)
+	if err := b.StartGateway(ctx, info, rec, site); err != nil {
+		return err
+	}
+	sec, err := LoadSecrets(info.Dir)
+	if err != nil {
+		return fmt.Errorf("restart gateway %s: %w", site, err)
+	}
+	g, err := tunnel.Open(ctx, site, tunnel.UnixSocket(info.Sites[site].Gateway.VICI))
+	if err != nil {
+		return &HostError{Host: site + "-gw", Err: err}
+	}
+	defer g.Close()
+	return loadVPN(ctx, g, info, site, sec)
 }
