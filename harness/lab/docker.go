@@ -43,8 +43,9 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-// ErrNoDockerEngine is returned, with exactly this text, when no Docker engine answers.
-var ErrNoDockerEngine = errors.New("the docker backend needs a running Docker engine")
+// ErrNoDockerEngine is returned, with exactly this text, when no Docker engine answers. It is an
+// *EnvError (exit 2).
+var ErrNoDockerEngine error = &EnvError{Msg: "the docker backend needs a running Docker engine"}
 
 // NewDockerBackend returns the backend that runs the lab in Docker containers. It never pulls:
 // the images drdrill/gateway:local and drdrill/db:local are built locally by `make images`.
@@ -91,6 +92,19 @@ var dockerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 type dockerBackend struct{}
 
 func (dockerBackend) Name() string { return "docker" }
+
+// Preflight checks, before anything is created, that an engine answers and that both images are
+// in its local store. Errors are *EnvError.
+func (dockerBackend) Preflight() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*dockerPingTimeout)
+	defer cancel()
+	eng, err := dockerConnect(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.close()
+	return dockerCheckImages(ctx, eng.cli, dockerGatewayImage, dockerDBImage)
+}
 
 // dockerSitePlan is one site resolved from info plus defaults.
 type dockerSitePlan struct {
@@ -150,12 +164,18 @@ func dockerMakePlan(info *Info) (*dockerPlan, error) {
 		sp.vici = dockerOr(s.Gateway.VICI, filepath.Join(sp.dir, "charon.vici"))
 		sp.socket = dockerOr(s.DB.Socket, filepath.Join(sp.dir, "mysqld.sock"))
 		sp.mounts = []string{sp.dir}
-		for field, sock := range map[string]string{"gateway.vici": sp.vici, "db.socket": sp.socket} {
-			if !filepath.IsAbs(sock) {
-				return nil, fmt.Errorf("docker lab: sites.%s.%s %q must be an absolute path", name, field, sock)
+		for _, f := range []struct{ field, path, dir string }{
+			{"gateway.vici", sp.vici, filepath.Dir(sp.vici)},
+			{"db.socket", sp.socket, filepath.Dir(sp.socket)},
+			{"db.datadir", s.DB.DataDir, s.DB.DataDir},
+		} {
+			if f.path == "" {
+				continue
 			}
-			d := filepath.Dir(filepath.Clean(sock))
-			if !dockerUnder(d, sp.mounts) {
+			if !filepath.IsAbs(f.path) {
+				return nil, fmt.Errorf("docker lab: sites.%s.%s %q must be an absolute path", name, f.field, f.path)
+			}
+			if d := filepath.Clean(f.dir); !dockerUnder(d, sp.mounts) {
 				sp.mounts = append(sp.mounts, d)
 			}
 		}
@@ -252,9 +272,18 @@ type dockerEngine struct {
 	prov *testcontainers.DockerProvider
 }
 
+var dockerQuietOnce sync.Once
+
 // dockerConnect pings the engine named by the environment (DOCKER_HOST or the default socket).
 // Any failure to reach it is ErrNoDockerEngine, with nothing else in the text.
 func dockerConnect(ctx context.Context) (*dockerEngine, error) {
+	dockerQuietOnce.Do(func() {
+		// testcontainers prints a multi-line banner on its first engine contact; the CLI's
+		// stderr is for one-line reasons. DRDRILL_DOCKER_VERBOSE=1 keeps testcontainers' log.
+		if os.Getenv("DRDRILL_DOCKER_VERBOSE") == "" {
+			tclog.SetDefault(tclog.NewNoopLogger())
+		}
+	})
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		// The reaper would have to be pulled; the backend removes what it made itself.
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -282,10 +311,11 @@ func (e *dockerEngine) provider() (*testcontainers.DockerProvider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker lab: testcontainers provider: %w", err)
 	}
-	if prov.Config().Config.RyukDisabled != true {
+	if !prov.Config().Config.RyukDisabled {
 		prov.Close()
 		return nil, errors.New("docker lab: testcontainers' reaper (Ryuk) is enabled but its image cannot be pulled here: set TESTCONTAINERS_RYUK_DISABLED=true (the backend cleans up itself)")
 	}
+	prov.Close() // its own client: every call goes through e.cli, the engine that answered the ping
 	prov.SetClient(e.cli)
 	e.prov = prov
 	return prov, nil
@@ -329,7 +359,7 @@ func dockerCheckImages(ctx context.Context, cli *client.Client, images ...string
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("docker lab: image %s not found locally (the docker backend never pulls): run `make images` first", strings.Join(missing, ", "))
+		return &EnvError{Msg: fmt.Sprintf("docker lab: image %s not found locally (the docker backend never pulls): run `make images` first", strings.Join(missing, ", "))}
 	}
 	return nil
 }
@@ -345,6 +375,11 @@ func (b dockerBackend) Provision(ctx context.Context, info *Info, rec Recorder) 
 		for _, f := range []string{dockerStrongswanConf, dockerMyCnf} {
 			if _, err := os.Stat(filepath.Join(sp.dir, f)); err != nil {
 				return fmt.Errorf("docker lab: %s is missing: render the lab configs before provisioning", filepath.Join(sp.dir, f))
+			}
+		}
+		for _, d := range sp.mounts { // a bind mount needs its source
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return fmt.Errorf("docker lab: %w", err)
 			}
 		}
 	}
@@ -449,11 +484,11 @@ func (b dockerBackend) Provision(ctx context.Context, info *Info, rec Recorder) 
 	// Readiness: every socket accepts a connection, or a container died, or the deadline.
 	for _, name := range dockerSites {
 		sp := plan.sites[name]
-		for _, w := range []struct{ host, sock, what string }{
-			{name + "-gw", sp.vici, "charon's VICI socket"},
-			{name + "-db", sp.socket, "MariaDB's socket"},
+		for _, w := range []struct{ host, sock, what, log string }{
+			{name + "-gw", sp.vici, "charon's VICI socket", dockerDaemonLog(sp.dir, true)},
+			{name + "-db", sp.socket, "MariaDB's socket", dockerDaemonLog(sp.dir, false)},
 		} {
-			if err := dockerWaitSocket(ctx, eng.cli, ids[w.host], w.host, w.sock, w.what); err != nil {
+			if err := dockerWaitSocket(ctx, eng.cli, ids[w.host], w.host, w.sock, w.what, w.log); err != nil {
 				return err
 			}
 		}
@@ -611,9 +646,11 @@ func dockerDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // dockerWaitSocket waits until the unix socket at path accepts a connection. Every 10 polls it
-// also checks that the container still runs, so that a daemon that died fails at once.
-func dockerWaitSocket(ctx context.Context, cli *client.Client, cid, host, path, what string) error {
+// also checks that the container still runs, so that a daemon that died fails at once. Failures
+// carry the container's last log lines and those of the daemon's own log file (logPath).
+func dockerWaitSocket(ctx context.Context, cli *client.Client, cid, host, path, what, logPath string) error {
 	n := 0
+	logs := func() string { return dockerLogTail(ctx, cli, cid, host) + dockerFileTail(logPath) }
 	return dockerPoll(ctx, fmt.Sprintf("%s %s on %s", what, path, host), func() (bool, error) {
 		if c, err := net.DialTimeout("unix", path, 250*time.Millisecond); err == nil {
 			c.Close()
@@ -623,11 +660,45 @@ func dockerWaitSocket(ctx context.Context, cli *client.Client, cid, host, path, 
 			st, err := cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
 			if err == nil && st.Container.State != nil && !st.Container.State.Running {
 				return false, fmt.Errorf("docker lab: %s exited (code %d) before %s %s accepted connections%s",
-					host, st.Container.State.ExitCode, what, path, dockerLogTail(ctx, cli, cid, host))
+					host, st.Container.State.ExitCode, what, path, logs())
 			}
 		}
 		return false, nil
-	}, func() string { return dockerLogTail(ctx, cli, cid, host) })
+	}, logs)
+}
+
+// dockerDaemonLog is the log file the rendered config gives the daemon: log-error in my.cnf,
+// the filelog path in strongswan.conf; "" when there is none.
+func dockerDaemonLog(siteDir string, gateway bool) string {
+	file, re := dockerMyCnf, dockerMyLogRE
+	if gateway {
+		file, re = dockerStrongswanConf, dockerCharonLogRE
+	}
+	b, err := os.ReadFile(filepath.Join(siteDir, file))
+	if err != nil {
+		return ""
+	}
+	if m := re.FindSubmatch(b); m != nil {
+		return strings.TrimSpace(string(m[1]))
+	}
+	return ""
+}
+
+var (
+	dockerMyLogRE     = regexp.MustCompile(`(?m)^\s*log[-_]error\s*=\s*(\S+)`)
+	dockerCharonLogRE = regexp.MustCompile(`(?m)^\s*path\s*=\s*(/\S+)`)
+)
+
+// dockerFileTail formats a log file's last lines for an error message ("" if unreadable).
+func dockerFileTail(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\nlast lines of %s:\n%s", path, dockerLastLines(string(b), dockerLogLines))
 }
 
 // dockerLogs returns the container's log (stdout and stderr interleaved per stream), tail lines
@@ -864,5 +935,5 @@ func (b dockerBackend) StartGateway(ctx context.Context, info *Info, rec Recorde
 	} else if _, err := eng.cli.ContainerStart(ctx, cname, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("docker lab: start %s: %w", host, err)
 	}
-	return dockerWaitSocket(ctx, eng.cli, st.Container.ID, host, sp.vici, "charon's VICI socket")
+	return dockerWaitSocket(ctx, eng.cli, st.Container.ID, host, sp.vici, "charon's VICI socket", dockerDaemonLog(sp.dir, true))
 }

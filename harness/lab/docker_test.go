@@ -56,7 +56,7 @@ func dockerTestInfo(id, dir string) *Info {
 
 // dockerTestRender writes the configs the shared lab code renders (shapes of lab-prototype.sh).
 // The datadirs stay empty: the db image's entrypoint initialises them.
-func dockerTestRender(t *testing.T, info *Info) {
+func dockerTestRender(t testing.TB, info *Info) {
 	t.Helper()
 	for _, s := range dockerSites {
 		site := info.Sites[s]
@@ -143,7 +143,15 @@ func dockerTestNeedLab(t *testing.T) *client.Client {
 		t.Fatalf("list networks: %v", err)
 	}
 	for _, n := range res.Items {
-		t.Skipf("docker lab test skipped: network %s of lab %q holds the address plan; take that lab down first", n.Name, n.Labels[dockerLabelLab])
+		id := n.Labels[dockerLabelLab]
+		hint := "`drdrill lab down` for it"
+		switch {
+		case id == "compose":
+			hint = "scripts/compose-lab.sh down"
+		case strings.HasPrefix(id, "drdt-"): // a killed test run
+			hint = fmt.Sprintf("docker stop %[1]s-hostfw; docker ps -aq --filter label=%[2]s=%[1]s | xargs -r docker rm -f; docker network prune -f --filter label=%[2]s=%[1]s", id, dockerLabelLab)
+		}
+		t.Skipf("docker lab test skipped: network %s of lab %q holds the address plan; take it down first: %s", n.Name, id, hint)
 	}
 	return eng.cli
 }
@@ -294,6 +302,12 @@ func TestDockerProvisionTeardown(t *testing.T) {
 				t.Errorf("aws-gw addresses %q, %v: want %s", out, err, a)
 			}
 		}
+		for _, h := range []string{"aws-gw", "aws-db", "onprem-gw", "onprem-db"} {
+			out, err := b.Exec(ctx, info, h, "ip", "route", "show", "default")
+			if err != nil || strings.TrimSpace(string(out)) != "" {
+				t.Errorf("%s has a default route (%q, %v): lab traffic could leave the lab", h, out, err)
+			}
+		}
 		if _, err := b.Exec(ctx, info, "aws-db", "false"); err == nil || !strings.Contains(err.Error(), "status 1") {
 			t.Errorf("Exec(false) error = %v, want exit status 1", err)
 		}
@@ -372,6 +386,48 @@ func TestDockerProvisionTeardown(t *testing.T) {
 	}
 }
 
+// A daemon that cannot start fails Provision at once (not at the deadline), with its logs, and
+// the cleanup removes everything.
+func TestDockerProvisionFailureShowsLogs(t *testing.T) {
+	cli := dockerTestNeedLab(t)
+	id := dockerTestID(t)
+	info := dockerTestInfo(id, t.TempDir())
+	dockerTestRender(t, info)
+	cnf := filepath.Join(info.Dir, SiteOnPrem, dockerMyCnf)
+	body, err := os.ReadFile(cnf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cnf, append(body, "no-such-mariadb-option=1\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := NewDockerBackend()
+	t.Cleanup(func() {
+		if err := b.Teardown(context.Background(), info); err != nil {
+			t.Errorf("cleanup Teardown: %v", err)
+		}
+		if left := dockerTestLeft(t, cli, id); len(left) > 0 {
+			t.Errorf("left after cleanup Teardown: %v", left)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	err = b.Provision(ctx, info, &dockerTestRecorder{info: info})
+	if err == nil {
+		t.Fatal("Provision succeeded with a broken my.cnf")
+	}
+	t.Logf("Provision failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	for _, want := range []string{"onprem-db", "exited", "no-such-mariadb-option"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q", want)
+		}
+	}
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("Provision took %s to notice a dead daemon", d)
+	}
+}
+
 // A crashed run leaves labelled resources that info.Resources does not list: Teardown finds them.
 func TestDockerTeardownFindsLeftovers(t *testing.T) {
 	cli := dockerTestNeedLab(t)
@@ -403,6 +459,11 @@ func TestDockerMissingImage(t *testing.T) {
 	err = dockerCheckImages(context.Background(), eng.cli, "drdrill/no-such-image:local")
 	if err == nil || !strings.Contains(err.Error(), "make images") || !strings.Contains(err.Error(), "drdrill/no-such-image:local") {
 		t.Errorf("error = %v, want it to name the image and `make images`", err)
+	} else if _, ok := err.(*EnvError); !ok {
+		t.Errorf("error is a %T, want *EnvError (exit 2)", err)
+	}
+	if err := NewDockerBackend().(interface{ Preflight() error }).Preflight(); err != nil {
+		t.Logf("Preflight with an engine: %v (images missing?)", err)
 	}
 }
 
@@ -417,6 +478,13 @@ func TestDockerNoEngine(t *testing.T) {
 	want := "the docker backend needs a running Docker engine"
 	if err := b.Provision(ctx, info, &dockerTestRecorder{info: info}); err == nil || err.Error() != want {
 		t.Errorf("Provision error = %v, want exactly %q", err, want)
+	}
+	if p, ok := b.(interface{ Preflight() error }); !ok {
+		t.Error("the docker backend has no Preflight")
+	} else if err := p.Preflight(); err == nil || err.Error() != want {
+		t.Errorf("Preflight error = %v, want exactly %q", err, want)
+	} else if _, ok := err.(*EnvError); !ok {
+		t.Errorf("Preflight error is a %T, want *EnvError (exit 2)", err)
 	}
 	if len(info.Resources.Containers)+len(info.Resources.Networks) != 0 {
 		t.Errorf("Provision recorded resources without an engine: %+v", info.Resources)
@@ -481,6 +549,26 @@ func TestDockerPlan(t *testing.T) {
 	}
 }
 
+func TestDockerDaemonLog(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, dockerMyCnf), []byte("[mysqld]\ndatadir=/x/data\nlog-error=/x/aws/mysqld.log\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, dockerStrongswanConf), []byte("charon {\n  filelog {\n    log {\n      path = /x/aws/charon.log\n      default = 1\n"), 0o600)
+	if got := dockerDaemonLog(dir, false); got != "/x/aws/mysqld.log" {
+		t.Errorf("db log = %q", got)
+	}
+	if got := dockerDaemonLog(dir, true); got != "/x/aws/charon.log" {
+		t.Errorf("charon log = %q", got)
+	}
+	if got := dockerDaemonLog(t.TempDir(), true); got != "" {
+		t.Errorf("no config: %q", got)
+	}
+	log := filepath.Join(dir, "d.log")
+	os.WriteFile(log, []byte("one\ntwo\n"), 0o600)
+	if got := dockerFileTail(log); !strings.Contains(got, "last lines of "+log+":\none\ntwo") {
+		t.Errorf("dockerFileTail = %q", got)
+	}
+}
+
 func TestDockerBridgeGateway(t *testing.T) {
 	for in, want := range map[string]string{
 		"198.51.100.0/24": "198.51.100.254",
@@ -504,4 +592,53 @@ func TestDockerContainerName(t *testing.T) {
 	if _, err := dockerContainerName(info, ""); err == nil {
 		t.Error("empty host: no error")
 	}
+}
+
+// BenchmarkDockerLab measures Provision and Teardown (reported as up-ms and down-ms) with
+// datadirs initialised beforehand, as the shared lab code does: the first iteration's
+// Provision initialises them in the db containers and is not counted.
+//
+//	go test ./harness/lab -run '^$' -bench DockerLab -benchtime 5x
+func BenchmarkDockerLab(b *testing.B) {
+	if testing.Short() {
+		b.Skip("skipped in -short mode")
+	}
+	eng, err := dockerConnect(context.Background())
+	if err != nil {
+		b.Skipf("skipped: %v", err)
+	}
+	defer eng.close()
+	if err := dockerCheckImages(context.Background(), eng.cli, dockerGatewayImage, dockerDBImage); err != nil {
+		b.Skipf("skipped: %v", err)
+	}
+	dir := b.TempDir()
+	info := dockerTestInfo("drdb-"+fmt.Sprint(time.Now().UnixNano()%1e8), dir)
+	dockerTestRender(b, info)
+	be := NewDockerBackend()
+	ctx := context.Background()
+	round := func() (up, down time.Duration) {
+		i := dockerTestInfo(info.ID, dir)
+		start := time.Now()
+		err := be.Provision(ctx, i, &dockerTestRecorder{info: i})
+		up = time.Since(start)
+		start = time.Now()
+		if terr := be.Teardown(ctx, i); terr != nil {
+			b.Fatalf("Teardown: %v", terr)
+		}
+		down = time.Since(start)
+		if err != nil {
+			b.Fatalf("Provision: %v", err)
+		}
+		return up, down
+	}
+	round() // initialises the datadirs
+	var upSum, downSum time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		up, down := round()
+		upSum += up
+		downSum += down
+	}
+	b.ReportMetric(float64(upSum.Milliseconds())/float64(b.N), "up-ms")
+	b.ReportMetric(float64(downSum.Milliseconds())/float64(b.N), "down-ms")
 }
