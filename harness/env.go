@@ -245,3 +245,35 @@ func (e *Env) Diagnose(line string) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// ExecHost runs a command inside a lab host (a namespace or container), for
+// faults such as an nftables blackhole. It implements fault.HostTarget.
+func (e *Env) ExecHost(ctx context.Context, host string, argv ...string) ([]byte, error) {
+	if e.Lab == nil || e.Backend == nil {
+		return nil, fmt.Errorf("exec on host %s: only lab targets have hosts", host)
+	}
+	return e.Backend.Exec(ctx, e.Lab, host, argv...)
+}
+
+// KillGateway kills -9 a site's charon. It implements fault.GatewayTarget.
+func (e *Env) KillGateway(ctx context.Context, site string) error {
+	if e.Lab == nil || e.Backend == nil {
+		return fmt.Errorf("kill gateway %s: only lab targets can be killed", site)
+	}
+	return e.Backend.KillGateway(ctx, e.Lab, site)
+}
+
+// RestartGateway starts a site's charon again and loads the VPN into it.
+// It implements fault.GatewayTarget.
+func (e *Env) RestartGateway(ctx context.Context, site string) error {
+	if e.Lab == nil || e.Backend == nil {
+		return fmt.Errorf("restart gateway %s: only lab targets can be restarted", site)
+	}
+	if err := lab.RestartGateway(ctx, e.Lab, e.Backend, site); err != nil {
+		return err
+	}
+	if info, err := lab.Load(e.Lab.Dir); err == nil {
+		e.Lab = info // new pid
+	}
+	return nil
+}

@@ -86,3 +86,15 @@ func (None) Recover(context.Context) error { return nil }
 func init() {
 	Register("none", "does nothing (to prove a drill fails when its fault has no effect)", func(Target) (Fault, error) { return None{}, nil })
 }
+
+// HostTarget can run a command inside a lab host (namespace or container).
+type HostTarget interface {
+	ExecHost(ctx context.Context, host string, argv ...string) ([]byte, error)
+}
+
+// GatewayTarget can kill a site's charon and start it again (with the VPN
+// loaded back into it).
+type GatewayTarget interface {
+	KillGateway(ctx context.Context, site string) error
+	RestartGateway(ctx context.Context, site string) error
+}
