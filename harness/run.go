@@ -90,6 +90,12 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Report {
 	err := safeRun(runCtx, sc, env)
 	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
+	// Evidence for the diagnosis, read before recovery changes it.
+	var evidence *Evidence
+	if failed := env.firstFailedCheck(); (err != nil || failed != nil) && ctx.Err() == nil {
+		ev := env.gatherEvidence(failed, err)
+		evidence = &ev
+	}
 	recoverErr := env.runDeferred()
 	stopWatch()
 	watchers.Wait()
@@ -147,10 +153,16 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Report {
 		switch {
 		case diag != "":
 			r.Diagnosis = diag
-		case failed != nil:
-			r.Diagnosis = failed.Name + ": " + failed.Observed
-		default:
+		case r.Interrupted:
 			r.Diagnosis = r.Error
+		case evidence != nil:
+			r.Diagnosis = Diagnose(*evidence)
+		}
+		if r.Diagnosis == "" {
+			r.Diagnosis = r.Error
+		}
+		if recoverErr != nil {
+			r.Diagnosis = joinLine(r.Diagnosis, "recovery failed")
 		}
 	}
 	return r
@@ -173,4 +185,16 @@ func safeRun(ctx context.Context, sc Scenario, env *Env) (err error) {
 		}
 	}()
 	return sc.Run(ctx, env)
+}
+
+func (e *Env) firstFailedCheck() *check.Result {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range e.checks {
+		if e.checks[i].Verdict != check.Pass {
+			c := e.checks[i]
+			return &c
+		}
+	}
+	return nil
 }
