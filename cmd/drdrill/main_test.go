@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DRDRILL_TEST_AS_CLI") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	lab.TeardownOnSignal()
 	os.Exit(m.Run())
 }
 

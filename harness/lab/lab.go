@@ -90,6 +90,7 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 
 	info = newInfo(dir, b.Name())
 	info.CreatedAt = time.Now().UTC()
+	track(dir, b)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, inputErrorf("lab dir %s: %v", dir, err)
 	}
@@ -113,6 +114,7 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 			return
 		}
 		os.RemoveAll(dir)
+		untrack(dir)
 		info = nil
 	}()
 
@@ -178,6 +180,7 @@ func Down(ctx context.Context, dir string, backends map[string]Backend) error {
 	if err := removeDirs(info); err != nil {
 		return fmt.Errorf("lab down %s: %w", abs, err)
 	}
+	untrack(abs)
 	// Only remove a dir that is a lab's (or is empty).
 	if _, err := os.Stat(filepath.Join(abs, InfoFile)); err == nil {
 		return os.RemoveAll(abs)

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,4 +250,53 @@ func TestUpFailureNamesHostShowsLogAndCleansUp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(TmpfsRoot, "drdrill-"+IDFor(dir))); err == nil {
 		t.Error("failed up left the tmpfs datadir")
 	}
+}
+
+func TestMain(m *testing.M) {
+	TeardownOnSignal()
+	os.Exit(m.Run())
+}
+
+// TestHelperLabUpAndWait is not a test: it brings a lab up and waits to be
+// interrupted, for TestSIGINTTakesTheLabDown.
+func TestHelperLabUpAndWait(t *testing.T) {
+	dir := os.Getenv("DRDRILL_HELPER_LAB_WAIT")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	t.Cleanup(func() { t.Error("cleanup ran: this test wants the signal handler to do the work") })
+	if _, err := Up(context.Background(), Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	select {}
+}
+
+func TestSIGINTTakesTheLabDown(t *testing.T) {
+	requireLab(t)
+	dir := filepath.Join(t.TempDir(), "lab")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperLabUpAndWait$")
+	cmd.Env = append(os.Environ(), "DRDRILL_HELPER_LAB_WAIT="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); Down(context.Background(), dir, testBackends) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var info *Info
+	if err := waitUntil(ctx, 5*time.Millisecond, "the helper's lab to be up", func() (bool, string) {
+		i, err := Load(dir)
+		if err != nil || i.Phase != PhaseUp {
+			return false, fmt.Sprint(err)
+		}
+		info = i
+		return true, ""
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("helper exit: %v", err)
+	}
+	assertGone(t, info)
 }
