@@ -399,7 +399,14 @@ func (b dockerBackend) Provision(ctx context.Context, info *Info, rec Recorder) 
 	if _, err := exec.LookPath("mariadb-install-db"); err == nil {
 		errs := make(chan error, len(dockerSites))
 		for _, name := range dockerSites {
-			go func() { errs <- prepareDatadir(ctx, info.Sites[name].DB.DataDir, plan.sites[name].dir) }()
+			go func() {
+				dd := info.Sites[name].DB.DataDir
+				if _, err := os.Stat(filepath.Join(dd, "mysql")); dd == "" || err == nil {
+					errs <- nil // not ours to prepare, or already prepared
+					return
+				}
+				errs <- prepareDatadir(ctx, dd, plan.sites[name].dir)
+			}()
 		}
 		for range dockerSites {
 			if err := <-errs; err != nil {
