@@ -33,6 +33,8 @@ func runCLI(args ...string) (int, string, string) {
 
 func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	empty := t.TempDir()
+	inUse := t.TempDir()
+	os.WriteFile(filepath.Join(inUse, "someone-elses-file"), []byte("x"), 0o644)
 	// A lab marked up whose sockets do not exist: a wrong VICI socket.
 	bogus := t.TempDir()
 	info := lab.Info{Schema: lab.InfoSchema, ID: "drd00000000", Backend: "netns", Dir: bogus, Phase: lab.PhaseUp,
@@ -59,6 +61,8 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{[]string{"lab", "sideways"}, `unknown subcommand "sideways"`},
 		{[]string{"lab", "status", "--lab", empty}, "no lab at " + empty},
 		{[]string{"list", "extra"}, `unexpected argument "extra"`},
+		{[]string{"lab", "up", "--lab", "/tmp/" + strings.Repeat("x", 100)}, "more than the 107 a unix socket allows"},
+		{[]string{"lab", "up", "--lab", inUse}, "is in use"},
 		{[]string{"run", "vpn-outage", "--lab", bogus, "--report", t.TempDir()}, "vici socket " + filepath.Join(bogus, "aws", "charon.vici")},
 	} {
 		code, _, stderr := runCLI(tc.args...)
