@@ -44,11 +44,6 @@ func Prepare(dir string, b Backend) (string, error) {
 	if err := checkSocketPaths(newInfo(abs, b.Name())); err != nil {
 		return "", err
 	}
-	if p, ok := b.(preflighter); ok {
-		if err := p.Preflight(); err != nil {
-			return "", err
-		}
-	}
 	if info, err := Load(abs); err == nil {
 		if info.Phase == PhaseUp {
 			return "", inputErrorf("lab at %s is already up (drdrill lab status --lab %s; drdrill lab down --lab %s)", abs, abs, abs)
@@ -61,6 +56,12 @@ func Prepare(dir string, b Backend) (string, error) {
 		return "", inputErrorf("lab dir %s is in use: it is not empty and holds no %s", abs, InfoFile)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", inputErrorf("lab dir %s: %v", abs, err)
+	}
+	// The input is valid; now what this machine lacks.
+	if p, ok := b.(preflighter); ok {
+		if err := p.Preflight(); err != nil {
+			return "", err
+		}
 	}
 	return abs, nil
 }
