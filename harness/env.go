@@ -277,3 +277,20 @@ func (e *Env) RestartGateway(ctx context.Context, site string) error {
 	}
 	return nil
 }
+
+// OpenWriterPool opens a connection pool of its own to the primary for a
+// workload that holds its connections for a whole drill (a steady writer),
+// so that the drill's own queries on env.Primary never wait behind it.
+// The caller closes it.
+func (e *Env) OpenWriterPool(ctx context.Context, conns int) (*replica.Conn, error) {
+	if e.Lab == nil {
+		return nil, errors.New("open writer pool: only lab targets are supported yet")
+	}
+	c, err := replica.OpenSocket(ctx, e.Lab.Sites[PrimarySite].DB.Socket, "root", "")
+	if err != nil {
+		return nil, err
+	}
+	c.DB().SetMaxOpenConns(conns + 1)
+	c.DB().SetMaxIdleConns(conns + 1)
+	return c, nil
+}

@@ -85,15 +85,14 @@ func runUnderLoad(ctx context.Context, env *harness.Env, o UnderLoadOptions) err
 		return err
 	}
 
-	// The writer holds one pooled connection per writer for its whole run;
-	// the drill still needs the primary for its own reads, so the pool
-	// grows by the writer's connections while it runs.
-	pdb := env.Primary.DB()
-	if prev := pdb.Stats().MaxOpenConnections; prev > 0 {
-		pdb.SetMaxOpenConns(prev + o.Conns)
-		defer pdb.SetMaxOpenConns(prev)
+	// The writer holds one connection per writer for its whole run: it gets
+	// a pool of its own, so the drill's reads of the primary never wait.
+	pool, err := env.OpenWriterPool(ctx, o.Conns)
+	if err != nil {
+		return err
 	}
-	st := env.Workload.NewSteady(pdb, workload.SteadyConfig{Conns: o.Conns, Rate: o.Rate})
+	defer pool.Close()
+	st := env.Workload.NewSteady(pool.DB(), workload.SteadyConfig{Conns: o.Conns, Rate: o.Rate})
 	// On every path: the writer stops before the drill returns (and before
 	// the fault's deferred recovery), and its counters reach the report.
 	defer func() { writerMetrics(env, st.Stop(), o) }()
@@ -129,7 +128,7 @@ func runUnderLoad(ctx context.Context, env *harness.Env, o UnderLoadOptions) err
 
 	var onReplicaAtRecovery int64
 	if err := env.Step(ctx, "backlog at recovery: rows on the primary the replica has not applied", func(ctx context.Context) error {
-		onPrimary, err := countRows(ctx, pdb, env.Workload.DrillID)
+		onPrimary, err := countRows(ctx, env.Primary.DB(), env.Workload.DrillID)
 		if err != nil {
 			return fmt.Errorf("count rows on the primary: %w", err)
 		}
