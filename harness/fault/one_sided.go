@@ -1,0 +1,361 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drdrill/drdrill/harness/timeline"
+	"github.com/drdrill/drdrill/harness/tunnel"
+)
+
+// OneSidedReset is seed troubleshooting 1's precondition: one gateway's
+// session is cleaned up and the other never learns of it. The reset side
+// terminates its IKE SA while its DELETE cannot reach the peer (an nftables
+// drop inside the peer's gateway host, lifted right after), so the reset
+// side holds nothing and the stale side still holds an ESTABLISHED IKE SA
+// with an INSTALLED CHILD SA whose SPIs the reset side has forgotten.
+//
+// What strongSwan 5.9.8 (kernel-libipsec, the lab's IKEv2 PSK connection)
+// does from there, measured on the lab:
+//
+//   - The reset side's terminate (force, short timeout) sends the DELETE,
+//     retransmits it once, then logs "destroying IKE_SA in state DELETING
+//     without notification". The stale side logs nothing: it never saw it.
+//   - Re-initiating from the STALE side only (the operator skipped "on-prem
+//     down" and ran "on-prem up"): charon refuses locally, "not establishing
+//     CHILD_SA onprem-aws{N} due to existing duplicate {M} with SPIs …", and
+//     sends nothing at all. No retransmits, no second IKE SA: the tunnel
+//     stays half dead — the stale side encrypts into SPIs the peer does not
+//     have, and the peer silently ignores the stale side's IKE messages
+//     (unknown IKE SPI: no answer, nothing logged at the lab's log levels).
+//   - Re-initiating from the RESET side only: the IKE_AUTH request carries
+//     N(INIT_CONTACT) (the reset side has no other IKE SA with that peer) and
+//     the stale side logs "destroying duplicate IKE_SA for peer 'aws.lab',
+//     received INITIAL_CONTACT" and replaces the stale IKE SA (and its CHILD
+//     SA) with the new one. The tunnel is consistent in ~0.1 s; no
+//     retransmits, never two IKE SAs on a side (the responder's half-open SA
+//     is unnamed until IKE_AUTH, and the duplicate is destroyed before the
+//     new one is established).
+//   - Left alone, the stale side heals itself through DPD: with no inbound
+//     ESP for dpd_delay (2 s) it sends a DPD INFORMATIONAL, the peer ignores
+//     it, "retransmit 1..3 of request", "giving up after 3 retransmits"
+//     (0.5 s × 1.4ⁿ, 3 tries ≈ 3.6 s), then dpd_action=restart re-initiates
+//     with INITIAL_CONTACT. So in this lab a one-sided stale state lives
+//     ≈ 2–4 s + 3.6 s; drills must recognise it before that.
+//   - The seed's literal symptom, IKE_SA_INIT retransmitted until "peer not
+//     responding", is not what a stale peer causes in 5.9.8 (a stale
+//     responder still answers IKE_SA_INIT): it appears when the IKE_SA_INIT
+//     does not reach a charon that answers — the peer's WAN is blackholed or
+//     its charon is down — e.g. the DPD restart above while the WAN is
+//     still dropped.
+type OneSidedReset struct {
+	// Reset loses its SAs; Stale keeps them. First and Second are the
+	// documented recovery order (the seed: AWS first).
+	Reset, Stale  tunnel.Side
+	First, Second tunnel.Side
+	Hosts         HostTarget
+	TL            *timeline.Timeline
+	// DeleteTimeout is how long the reset side waits for an answer to its
+	// DELETE before destroying its IKE SA anyway.
+	DeleteTimeout time.Duration
+	IKETimeout    time.Duration
+
+	mu      sync.Mutex
+	touched bool         // Inject got as far as changing something
+	stale   tunnel.IKESA // the stale side's IKE SA, as the fault left it
+}
+
+// OneSidedTable is the nftables table the fault adds inside the stale
+// side's gateway host (and removes again, idempotently, in Recover).
+const OneSidedTable = "drdrill_one_sided"
+
+func (f *OneSidedReset) Name() string { return "one-sided-reset" }
+
+// gatewayHost is the lab host of a gateway: "<site>-gw".
+func gatewayHost(s tunnel.Side) string { return s.GW.Name() + "-gw" }
+
+// StaleSA returns the stale side's IKE SA as the fault left it (zero before
+// Inject succeeded).
+func (f *OneSidedReset) StaleSA() tunnel.IKESA {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stale
+}
+
+func (f *OneSidedReset) Inject(ctx context.Context) error {
+	conn := f.Stale.Want.Connection
+	before, err := f.Stale.GW.State(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("one-sided reset: state of %s: %w", f.Stale.GW.Name(), err)
+	}
+	if err := before.Healthy(f.Stale.Want); err != nil {
+		return fmt.Errorf("one-sided reset: the tunnel was not up: %w", err)
+	}
+	peer := ikeSAs(before, conn)[0].RemoteHost
+	if peer == "" {
+		return fmt.Errorf("one-sided reset: %s does not report its peer's address", f.Stale.GW.Name())
+	}
+	f.mu.Lock()
+	f.touched = true
+	f.mu.Unlock()
+
+	// The DELETE (and its retransmits) must never reach the stale side:
+	// drop IKE and ESP-in-UDP from the peer inside the stale side's host.
+	rule := fmt.Sprintf("add table inet %[1]s ; add chain inet %[1]s input { type filter hook input priority 0 ; policy accept ; } ; "+
+		"add rule inet %[1]s input ip saddr %[2]s udp dport { 500, 4500 } counter drop", OneSidedTable, peer)
+	if out, err := f.Hosts.ExecHost(ctx, gatewayHost(f.Stale), "nft", rule); err != nil {
+		return fmt.Errorf("one-sided reset: drop the DELETE on %s: %w: %s", gatewayHost(f.Stale), err, strings.TrimSpace(string(out)))
+	}
+	result, downLog, derr := ForceDown(ctx, f.Reset, f.DeleteTimeout)
+	dropped, cerr := f.droppedPackets(ctx)
+	uerr := f.unblock(ctx)
+	switch {
+	case derr != nil:
+		return fmt.Errorf("one-sided reset: terminate on %s: %w", f.Reset.GW.Name(), derr)
+	case result == ResultNoMatchingSA:
+		return fmt.Errorf("one-sided reset: nothing to terminate on %s: the tunnel was not up", f.Reset.GW.Name())
+	case uerr != nil:
+		return uerr
+	}
+
+	reset, err := f.Reset.GW.State(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("one-sided reset: state of %s: %w", f.Reset.GW.Name(), err)
+	}
+	stale, err := f.Stale.GW.State(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("one-sided reset: state of %s: %w", f.Stale.GW.Name(), err)
+	}
+	d := map[string]any{"fault": f.Name(), "action": "inject",
+		"detail":     fmt.Sprintf("%s terminated its IKE SA; its DELETE was dropped on the way to %s", f.Reset.GW.Name(), f.Stale.GW.Name()),
+		"reset_side": f.Reset.GW.Name(), "stale_side": f.Stale.GW.Name(),
+		f.Reset.GW.Name() + "_state": reset.Summary(), f.Stale.GW.Name() + "_state": stale.Summary(),
+		"terminate": result, "terminate_log": downLog}
+	if cerr == nil {
+		d["packets_dropped"] = dropped
+	}
+	f.TL.Add("tunnel/"+f.Reset.GW.Name(), timeline.KindFault, d)
+	if n := len(ikeSAs(reset, conn)); n != 0 {
+		return fmt.Errorf("one-sided reset: %s still has %d IKE SA(s) after terminate", f.Reset.GW.Name(), n)
+	}
+	was := ikeSAs(before, conn)[0]
+	for _, ike := range ikeSAs(stale, conn) {
+		if ike.SPIInit == was.SPIInit && ike.SPIResp == was.SPIResp && ike.State == "ESTABLISHED" {
+			f.mu.Lock()
+			f.stale = ike
+			f.mu.Unlock()
+			return nil
+		}
+	}
+	return fmt.Errorf("fault had no effect: %s no longer holds IKE SA %s_i %s_r (the DELETE reached it?): %s",
+		f.Stale.GW.Name(), was.SPIInit, was.SPIResp, stale.Summary())
+}
+
+var packetsRE = regexp.MustCompile(`packets (\d+)`)
+
+// droppedPackets reads the drop rule's counter: evidence that something
+// (the DELETE, its retransmits) was dropped.
+func (f *OneSidedReset) droppedPackets(ctx context.Context) (int, error) {
+	out, err := f.Hosts.ExecHost(ctx, gatewayHost(f.Stale), "nft", "list table inet "+OneSidedTable)
+	if err != nil {
+		return 0, err
+	}
+	m := packetsRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return 0, fmt.Errorf("no counter in %q", out)
+	}
+	return strconv.Atoi(m[1])
+}
+
+// unblock removes the drop; adding the table first makes it idempotent.
+func (f *OneSidedReset) unblock(ctx context.Context) error {
+	cmd := fmt.Sprintf("add table inet %[1]s ; delete table inet %[1]s", OneSidedTable)
+	if out, err := f.Hosts.ExecHost(ctx, gatewayHost(f.Stale), "nft", cmd); err != nil {
+		return fmt.Errorf("one-sided reset: remove the drop on %s: %w: %s", gatewayHost(f.Stale), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Recover removes the drop and, unless the tunnel is already consistent on
+// both sides (one IKE SA and one CHILD SA each, SPIs matching across the
+// sides — a drill may have repaired it already), brings it back in the
+// documented order. Safe when Inject never ran.
+func (f *OneSidedReset) Recover(ctx context.Context) error {
+	f.mu.Lock()
+	touched := f.touched
+	f.mu.Unlock()
+	if !touched {
+		return nil
+	}
+	uerr := f.unblock(ctx)
+	conn := f.First.Want.Connection
+	a, aerr := f.First.GW.State(ctx, conn)
+	b, berr := f.Second.GW.State(ctx, conn)
+	if aerr == nil && berr == nil && len(Inconsistencies(a, b, conn)) == 0 &&
+		a.Healthy(f.First.Want) == nil && b.Healthy(f.Second.Want) == nil {
+		f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover", "detail": "drop removed; tunnel already consistent on both sides: nothing to repair"})
+		return uerr
+	}
+	f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover", "detail": "drop removed; both sides fully down, then the documented order: " +
+		f.First.GW.Name() + " down; " + f.Second.GW.Name() + " down, " + f.Second.GW.Name() + " up; " + f.First.GW.Name() + " up"})
+	// Both sides down first, tolerating the forced delete of a stale SA
+	// (RecoverInOrder would stop at "terminating SA failed").
+	var errs = []error{uerr}
+	for _, s := range []tunnel.Side{f.First, f.Second} {
+		result, log, err := ForceDown(ctx, s, time.Second)
+		d := map[string]any{"action": "down", "connection": s.Want.Connection, "result": result}
+		if len(log) > 0 {
+			d["log"] = log
+		}
+		if err != nil {
+			d["error"] = err.Error()
+		}
+		f.TL.Add("tunnel/"+s.GW.Name(), timeline.KindStep, d)
+		errs = append(errs, err)
+	}
+	errs = append(errs, tunnel.RecoverInOrder(ctx, f.First, f.Second, f.TL, f.IKETimeout))
+	return errors.Join(errs...)
+}
+
+// Outcomes of ForceDown.
+const (
+	ResultDown         = "ok"              // the peer answered the DELETE
+	ResultNoMatchingSA = "no matching SAs" // nothing to terminate
+	ResultForced       = "forced"          // DELETE unanswered; deleted locally
+)
+
+// ForceDown terminates a side's IKE SA (DELETE, then a forced local delete
+// after timeout) and says how it went. charon 5.9.8 answers a terminate
+// whose DELETE went unanswered within the timeout with "terminating SA
+// failed", although force has destroyed the SA ("destroying IKE_SA in state
+// DELETING without notification"); ForceDown reads the side's state to tell
+// that (ResultForced, nil) from a real failure. A peer that never had the SA
+// (the stale side's DELETE to a reset peer) never answers: the peer ignores
+// IKE messages for unknown SPIs.
+func ForceDown(ctx context.Context, s tunnel.Side, timeout time.Duration) (result string, log []string, err error) {
+	r, err := s.GW.Down(ctx, s.Want.Connection, timeout)
+	log = r.Log
+	var ce *tunnel.CommandError
+	switch {
+	case err == nil:
+		return ResultDown, log, nil
+	case errors.Is(err, tunnel.ErrNoMatchingSA):
+		return ResultNoMatchingSA, log, nil
+	case errors.As(err, &ce):
+		log = ce.Log
+		st, serr := s.GW.State(ctx, s.Want.Connection)
+		if serr == nil && len(ikeSAs(st, s.Want.Connection)) == 0 {
+			return ResultForced, log, nil
+		}
+		if serr != nil {
+			return "error", log, errors.Join(err, serr)
+		}
+		return "error", log, fmt.Errorf("%w; still there: %s", err, st.Summary())
+	default:
+		return "error", log, err
+	}
+}
+
+func ikeSAs(s tunnel.State, conn string) []tunnel.IKESA {
+	var out []tunnel.IKESA
+	for _, ike := range s.IKESAs {
+		if conn == "" || ike.Name == conn {
+			out = append(out, ike)
+		}
+	}
+	return out
+}
+
+// Inconsistencies compares two gateways' views of one connection and says,
+// per side, what does not match: no IKE SA or more than one, an IKE SA not
+// ESTABLISHED, not exactly one INSTALLED CHILD SA, and IKE or CHILD SAs one
+// side has and the other does not (IKE SAs match on their SPI pair; a
+// CHILD SA matches when one side's spi-in is the other's spi-out and vice
+// versa). Empty means consistent: exactly one IKE SA and one CHILD SA per
+// side, the same on both.
+func Inconsistencies(a, b tunnel.State, conn string) []string {
+	var out []string
+	for _, p := range [][2]tunnel.State{{a, b}, {b, a}} {
+		me, other := p[0], p[1]
+		mine := ikeSAs(me, conn)
+		switch n := len(mine); {
+		case n == 0:
+			out = append(out, me.Gateway+": no IKE SA")
+			continue
+		case n > 1:
+			var ids []string
+			for _, ike := range mine {
+				ids = append(ids, fmt.Sprintf("#%s %s", ike.UniqueID, ike.State))
+			}
+			out = append(out, fmt.Sprintf("%s: %d IKE SAs (%s)", me.Gateway, n, strings.Join(ids, ", ")))
+		}
+		theirs := ikeSAs(other, conn)
+		for _, ike := range mine {
+			if ike.State != "ESTABLISHED" {
+				out = append(out, fmt.Sprintf("%s: IKE SA #%s %s", me.Gateway, ike.UniqueID, ike.State))
+			}
+			if !hasIKE(theirs, ike) {
+				out = append(out, fmt.Sprintf("%s: IKE SA #%s (SPIs %s_i %s_r) that %s does not have", me.Gateway, ike.UniqueID, ike.SPIInit, ike.SPIResp, other.Gateway))
+			}
+			installed := ike.Installed()
+			switch {
+			case len(ike.Children) == 0:
+				out = append(out, fmt.Sprintf("%s: IKE SA #%s has no CHILD SA", me.Gateway, ike.UniqueID))
+			case len(ike.Children) > 1:
+				out = append(out, fmt.Sprintf("%s: IKE SA #%s has %d CHILD SAs", me.Gateway, ike.UniqueID, len(ike.Children)))
+			case len(installed) == 0:
+				out = append(out, fmt.Sprintf("%s: CHILD SA {%s} %s", me.Gateway, ike.Children[0].UniqueID, ike.Children[0].State))
+			}
+			for _, c := range ike.Children {
+				if !hasChild(theirs, c) {
+					out = append(out, fmt.Sprintf("%s: CHILD SA {%s} (SPIs in %s out %s) that %s does not have", me.Gateway, c.UniqueID, c.SPIIn, c.SPIOut, other.Gateway))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func hasIKE(list []tunnel.IKESA, want tunnel.IKESA) bool {
+	for _, ike := range list {
+		if ike.SPIInit != "" && ike.SPIInit == want.SPIInit && ike.SPIResp == want.SPIResp {
+			return true
+		}
+	}
+	return false
+}
+
+// hasChild: the peer's copy of a CHILD SA has the SPIs the other way round.
+func hasChild(list []tunnel.IKESA, want tunnel.ChildSA) bool {
+	for _, ike := range list {
+		for _, c := range ike.Children {
+			if c.SPIIn != "" && c.SPIIn == want.SPIOut && c.SPIOut == want.SPIIn {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func init() {
+	Register("one-sided-reset", "the first site loses its IKE SA without the second learning of it (its DELETE is dropped): stale state on one side; recover in the documented order",
+		func(t Target) (Fault, error) {
+			tt, ok := t.(TunnelTarget)
+			if !ok {
+				return nil, errors.New("one-sided-reset needs a target with two gateways")
+			}
+			ht, ok := t.(HostTarget)
+			if !ok {
+				return nil, errors.New("one-sided-reset needs a target whose hosts can run nft (a lab)")
+			}
+			a, b := tt.TunnelSides()
+			return &OneSidedReset{Reset: a, Stale: b, First: a, Second: b, Hosts: ht, TL: tt.EventLog(),
+				DeleteTimeout: 300 * time.Millisecond, IKETimeout: 10 * time.Second}, nil
+		})
+}

@@ -1,0 +1,256 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/drdrill/drdrill/harness/replica"
+	"github.com/drdrill/drdrill/harness/timeline"
+	"github.com/drdrill/drdrill/harness/tunnel"
+)
+
+// ReplicaTarget is what replica faults need: the replica's connection.
+type ReplicaTarget interface {
+	ReplicaConn() *replica.Conn
+}
+
+// DefaultStuckRetry is the connect retry ReplicaStuck sets: an hour, so a
+// replica that lost its source sleeps far past any drill window.
+const DefaultStuckRetry = time.Hour
+
+// ReplicaStuck reproduces seed troubleshooting 2 — the replica stays in
+// Connecting after the VPN is back — for real: while the tunnel is up it
+// sets a very long connect retry on the replica (STOP; CHANGE MASTER TO
+// MASTER_CONNECT_RETRY=3600; START; MariaDB 10.11 has no runtime
+// master_retry_count to play with, it is a startup option), then takes the
+// tunnel down as the seed's step 1 does. The IO thread notices the outage
+// after slave_net_timeout (Connecting), its reconnect fails (Last_IO_Errno
+// 2003, "Network is unreachable" on the lab; measured on MariaDB 10.11 it
+// shows up about a second after Connecting), and then it sleeps the connect
+// retry before trying again, so after the documented-order recovery it
+// stays Connecting for up to an hour: only STOP/START REPLICA wakes it.
+//
+// Found on MariaDB 10.11: any CHANGE MASTER that does not name
+// MASTER_HEARTBEAT_PERIOD resets the heartbeat to slave_net_timeout/2 (the
+// lab's 1 s became 1.5 s), so the fault sets the heartbeat it found
+// together with the retry, and Recover restores both (and the net timeout
+// if it differs). MASTER_USE_GTID is kept.
+//
+// Recover brings the tunnel back in the documented order if it is not
+// healthy, then restores the timings read before Inject changed anything,
+// and verifies them; it runs on every path (the drill defers it).
+type ReplicaStuck struct {
+	Replica       *replica.Conn
+	First, Second tunnel.Side
+	TL            *timeline.Timeline
+	StuckRetry    time.Duration
+	IKETimeout    time.Duration
+
+	mu            sync.Mutex
+	orig          replica.Timings
+	saved         bool // orig holds what the replica had before Inject
+	tunnelTouched bool // Inject tried to take the tunnel down
+}
+
+func (f *ReplicaStuck) Name() string { return "replica-stuck-connecting" }
+
+// Original returns the timings the replica had before Inject (ok false
+// before Inject read them).
+func (f *ReplicaStuck) Original() (replica.Timings, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.orig, f.saved
+}
+
+func (f *ReplicaStuck) Inject(ctx context.Context) error {
+	orig, err := f.Replica.Timings(ctx)
+	if err != nil {
+		return fmt.Errorf("replica stuck: %w", err)
+	}
+	if orig.ConnectRetry <= 0 {
+		return errors.New("replica stuck: the server is not a configured replica (no connect retry)")
+	}
+	f.mu.Lock()
+	f.orig, f.saved = orig, true
+	f.mu.Unlock()
+
+	stuck := replica.Timings{ConnectRetry: f.StuckRetry, Heartbeat: orig.Heartbeat}
+	if err := ApplyReplicaTimings(ctx, f.Replica, stuck, false); err != nil {
+		return fmt.Errorf("replica stuck: %w", err)
+	}
+	// The replica reconnects at once (the tunnel is up); wait for it, so
+	// that the outage starts from a running IO thread.
+	wctx, cancel := context.WithTimeout(ctx, orig.ReconnectWindow())
+	_, err = replica.WaitIO(wctx, f.Replica, 20*time.Millisecond, replica.IOYes)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("replica stuck: after changing the connect retry: %w", err)
+	}
+	now, err := f.Replica.Timings(ctx)
+	if err != nil {
+		return fmt.Errorf("replica stuck: %w", err)
+	}
+	if now.ConnectRetry != f.StuckRetry || now.Heartbeat != orig.Heartbeat {
+		return fmt.Errorf("replica stuck: connect retry %s heartbeat %s after CHANGE MASTER, want %s and %s",
+			now.ConnectRetry, now.Heartbeat, f.StuckRetry, orig.Heartbeat)
+	}
+	f.TL.Add("replica", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject",
+		"detail":          fmt.Sprintf("connect retry %s → %s (heartbeat kept at %s)", orig.ConnectRetry, now.ConnectRetry, now.Heartbeat),
+		"connect_retry_s": now.ConnectRetry.Seconds(), "original_connect_retry_s": orig.ConnectRetry.Seconds()})
+
+	f.mu.Lock()
+	f.tunnelTouched = true
+	f.mu.Unlock()
+	_, err = f.First.GW.Down(ctx, f.First.Want.Connection, 2*time.Second)
+	if errors.Is(err, tunnel.ErrNoMatchingSA) {
+		return fmt.Errorf("replica stuck: tunnel down from %s: nothing to terminate: the tunnel was not up", f.First.GW.Name())
+	}
+	if err != nil {
+		return fmt.Errorf("replica stuck: tunnel down from %s: %w", f.First.GW.Name(), err)
+	}
+	f.TL.Add("tunnel/"+f.First.GW.Name(), timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "detail": "terminate IKE SA " + f.First.Want.Connection})
+	return nil
+}
+
+// Recover brings the tunnel back (documented order) when it is not healthy
+// and restores the replica's original timings, verifying both. Each part
+// runs even when the other fails. Safe when Inject never ran.
+func (f *ReplicaStuck) Recover(ctx context.Context) error {
+	f.mu.Lock()
+	orig, saved, touched := f.orig, f.saved, f.tunnelTouched
+	f.mu.Unlock()
+	var errs []error
+	if touched {
+		if err := healthyNow(ctx, f.First, f.Second); err != nil {
+			f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover", "detail": "documented order: " +
+				f.First.GW.Name() + " down; " + f.Second.GW.Name() + " down, " + f.Second.GW.Name() + " up; " + f.First.GW.Name() + " up"})
+			if err := tunnel.RecoverInOrder(ctx, f.First, f.Second, f.TL, f.IKETimeout); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if saved {
+		if err := f.restore(ctx, orig); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// healthyNow looks once at each side: nil when all are Healthy.
+func healthyNow(ctx context.Context, sides ...tunnel.Side) error {
+	var errs []error
+	for _, s := range sides {
+		st, err := s.GW.State(ctx, s.Want.Connection)
+		if err == nil {
+			err = st.Healthy(s.Want)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (f *ReplicaStuck) restore(ctx context.Context, orig replica.Timings) error {
+	cur, err := f.Replica.Timings(ctx)
+	if err != nil {
+		return fmt.Errorf("replica stuck: restore timings: %w", err)
+	}
+	if SameTimings(cur, orig) {
+		f.TL.Add("replica", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover", "detail": "timings already as before: connect retry " + orig.ConnectRetry.String()})
+		return nil
+	}
+	if err := ApplyReplicaTimings(ctx, f.Replica, orig, cur.NetTimeout != orig.NetTimeout); err != nil {
+		return fmt.Errorf("replica stuck: restore timings: %w", err)
+	}
+	now, err := f.Replica.Timings(ctx)
+	if err != nil {
+		return fmt.Errorf("replica stuck: restore timings: %w", err)
+	}
+	if !SameTimings(now, orig) {
+		return fmt.Errorf("replica stuck: restore timings: connect retry %s heartbeat %s net timeout %s, want %s %s %s",
+			now.ConnectRetry, now.Heartbeat, now.NetTimeout, orig.ConnectRetry, orig.Heartbeat, orig.NetTimeout)
+	}
+	f.TL.Add("replica", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover",
+		"detail": fmt.Sprintf("timings restored: connect retry %s → %s, heartbeat %s → %s", cur.ConnectRetry, now.ConnectRetry, cur.Heartbeat, now.Heartbeat)})
+	// Restoring restarted the replica threads: see the IO thread back.
+	wctx, cancel := context.WithTimeout(ctx, orig.ReconnectWindow())
+	defer cancel()
+	if _, err := replica.WaitIO(wctx, f.Replica, 20*time.Millisecond, replica.IOYes); err != nil {
+		return fmt.Errorf("replica stuck: after restoring the timings: %w", err)
+	}
+	return nil
+}
+
+// SameTimings compares what the fault changes and restores.
+func SameTimings(a, b replica.Timings) bool {
+	return a.ConnectRetry == b.ConnectRetry && a.Heartbeat == b.Heartbeat && a.NetTimeout == b.NetTimeout
+}
+
+// ApplyReplicaTimings sets the connect retry and heartbeat of t (and, with
+// netTimeout, the net timeout) on one session: stop, change, start.
+func ApplyReplicaTimings(ctx context.Context, r *replica.Conn, t replica.Timings, netTimeout bool) error {
+	stmts, err := TimingStatements(r.Flavor(), t, netTimeout)
+	if err != nil {
+		return err
+	}
+	conn, err := r.DB().Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// TimingStatements are the statements that set a replica's connect retry
+// and heartbeat (and the net timeout when asked) without touching anything
+// else: STOP, [SET GLOBAL net timeout,] CHANGE … TO, START. MariaDB and
+// MySQL before 8.0.22 take the SLAVE/MASTER spelling (every MariaDB
+// accepts STOP SLAVE), MySQL the REPLICA/SOURCE one (CHANGE REPLICATION
+// SOURCE needs 8.0.23; 8.0.22 itself is not handled).
+func TimingStatements(f replica.Flavor, t replica.Timings, netTimeout bool) ([]string, error) {
+	if t.ConnectRetry < time.Second {
+		return nil, fmt.Errorf("connect retry %s: must be at least 1s", t.ConnectRetry)
+	}
+	stop, start, change, word, netVar := "STOP SLAVE", "START SLAVE", "CHANGE MASTER TO", "MASTER", "slave_net_timeout"
+	if f == replica.MySQL {
+		stop, start, change, word, netVar = "STOP REPLICA", "START REPLICA", "CHANGE REPLICATION SOURCE TO", "SOURCE", "replica_net_timeout"
+	}
+	opts := fmt.Sprintf("%s_CONNECT_RETRY=%d", word, int64(t.ConnectRetry.Round(time.Second)/time.Second))
+	if t.Heartbeat > 0 {
+		opts += fmt.Sprintf(", %s_HEARTBEAT_PERIOD=%s", word, strconv.FormatFloat(t.Heartbeat.Seconds(), 'f', 3, 64))
+	}
+	out := []string{stop}
+	if netTimeout {
+		if t.NetTimeout < time.Second {
+			return nil, fmt.Errorf("net timeout %s: must be at least 1s", t.NetTimeout)
+		}
+		out = append(out, fmt.Sprintf("SET GLOBAL %s = %d", netVar, int64(t.NetTimeout.Round(time.Second)/time.Second)))
+	}
+	return append(out, change+" "+opts, start), nil
+}
+
+func init() {
+	Register("replica-stuck-connecting", "set an hour's connect retry on the replica, then take the tunnel down from the first site: the IO thread stays Connecting after recovery; Recover restores the timings",
+		func(t Target) (Fault, error) {
+			tt, ok := t.(TunnelTarget)
+			if !ok {
+				return nil, errors.New("replica-stuck-connecting needs a target with two gateways")
+			}
+			rt, ok := t.(ReplicaTarget)
+			if !ok || rt.ReplicaConn() == nil {
+				return nil, errors.New("replica-stuck-connecting needs a target with a replica")
+			}
+			a, b := tt.TunnelSides()
+			return &ReplicaStuck{Replica: rt.ReplicaConn(), First: a, Second: b, TL: tt.EventLog(),
+				StuckRetry: DefaultStuckRetry, IKETimeout: 10 * time.Second}, nil
+		})
+}
