@@ -24,6 +24,10 @@ var (
 	ErrDuplicateChild = errors.New("duplicate CHILD_SA already installed")
 	// ErrPeerNotResponding: the IKE exchange timed out after retransmits.
 	ErrPeerNotResponding = errors.New("peer not responding")
+	// ErrDeleteUnanswered: a forced terminate that charon reports as
+	// "terminating SA failed" because the peer never answered the DELETE,
+	// although the SA is gone locally (checked with list-sas).
+	ErrDeleteUnanswered = errors.New("DELETE unanswered, SA removed anyway")
 )
 
 // CommandError is a VICI command that charon answered with success=no.
@@ -303,6 +307,15 @@ func (g *Gateway) Down(ctx context.Context, ike string, timeout time.Duration) (
 	ctx, cancel := context.WithTimeout(ctx, timeout+2*time.Second)
 	defer cancel()
 	evs, _, err := g.stream(ctx, "terminate", "control-log", in)
+	var ce *CommandError
+	if errors.As(err, &ce) && ce.kind == nil {
+		// A forced terminate whose DELETE the peer never answered fails
+		// ("terminating SA failed") though the SA is destroyed: if it is
+		// gone, that is the outcome asked for.
+		if st, serr := g.State(ctx, ike); serr == nil && len(st.IKESAs) == 0 {
+			ce.kind = ErrDeleteUnanswered
+		}
+	}
 	return DownResult{Log: logLines(evs)}, err
 }
 

@@ -63,9 +63,11 @@ type Side struct {
 // RecoverInOrder brings the tunnel back in the seed's documented order
 // (section 8, step 3): first down; second down, second up; first up. In the
 // seed "first" is AWS, the side the outage was caused from. Resetting both
-// sides before re-initiating is what avoids "peer not responding" (seed
-// troubleshooting 1). "No matching SAs" on a down and a duplicate CHILD_SA on
-// the last up are expected and recorded, not errors. It returns when both
+// sides before re-initiating is what clears one side's stale SAs (seed
+// troubleshooting 1; see scenarios/one_sided_recovery.go for what strongSwan
+// does otherwise). "No matching SAs" or an unanswered DELETE on a down and a
+// duplicate CHILD_SA on the last up are expected and recorded, not errors.
+// It returns when both
 // sides are healthy, or the last unhealthy state when ctx ends first.
 func RecoverInOrder(ctx context.Context, first, second Side, tl *timeline.Timeline, ikeTimeout time.Duration) error {
 	step := func(s Side, action string, f func() ([]string, error)) error {
@@ -78,7 +80,7 @@ func RecoverInOrder(ctx context.Context, first, second Side, tl *timeline.Timeli
 			d["result"] = "ok"
 			tl.AddAt(start, src, timeline.KindStep, d)
 			return nil
-		case errors.Is(err, ErrNoMatchingSA), errors.Is(err, ErrDuplicateChild):
+		case errors.Is(err, ErrNoMatchingSA), errors.Is(err, ErrDuplicateChild), errors.Is(err, ErrDeleteUnanswered):
 			d["result"] = err.Error()
 			tl.AddAt(start, src, timeline.KindExpected, d)
 			return nil

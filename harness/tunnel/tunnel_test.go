@@ -179,3 +179,37 @@ func TestConnConfigValidate(t *testing.T) {
 		t.Fatal("missing remote id accepted")
 	}
 }
+
+// Regression (one-sided-recovery): a forced terminate whose DELETE is never
+// answered reports failure although the SA is gone; that is the outcome a
+// down asks for, so it must be typed, not a plain error.
+func TestDownWithUnansweredDeleteIsExpected(t *testing.T) {
+	sas := true
+	g := fakeGateway(t, func(cmd string, _ []byte) reply {
+		switch cmd {
+		case "terminate":
+			sas = false
+			return reply{response: (&body{}).kv("success", "no").kv("errmsg", "terminating SA failed")}
+		case "list-sas":
+			if sas {
+				return reply{events: []*body{ikeSA("onprem-aws", "ESTABLISHED")}}
+			}
+		}
+		return reply{}
+	})
+	_, err := g.Down(context.Background(), "onprem-aws", time.Second)
+	if !errors.Is(err, ErrDeleteUnanswered) {
+		t.Fatalf("got %v, want ErrDeleteUnanswered", err)
+	}
+	// The same failure with the SA still there is a real error.
+	sas = true
+	g2 := fakeGateway(t, func(cmd string, _ []byte) reply {
+		if cmd == "terminate" {
+			return reply{response: (&body{}).kv("success", "no").kv("errmsg", "terminating SA failed")}
+		}
+		return reply{events: []*body{ikeSA("onprem-aws", "DELETING")}}
+	})
+	if _, err := g2.Down(context.Background(), "onprem-aws", time.Second); err == nil || errors.Is(err, ErrDeleteUnanswered) {
+		t.Fatalf("SA still listed: want a plain error, got %v", err)
+	}
+}
