@@ -88,7 +88,7 @@ func TestDiagnoseEachCause(t *testing.T) {
 
 func TestSocketErrno(t *testing.T) {
 	for msg, want := range map[string]string{
-		`Can't connect to server on '10.20.11.123' (110 "Connection timed out")`:  "110",
+		`Can't connect to server on '10.20.11.123' (110 "Connection timed out")`:   "110",
 		`Can't connect to server on '10.20.11.123' (101 "Network is unreachable")`: "101",
 		`Can't connect to MySQL server on '10.0.0.1:3306' (111)`:                   "111",
 		`Access denied for user 'repl'@'1.2.3.4' (using password: YES)`:            "",

@@ -74,9 +74,11 @@ func ParseStatus(f Flavor, row map[string]*string) (Status, error) {
 		st.IO = IONo
 	case "Connecting":
 		st.IO = IOConnecting
+	case "Preparing":
+		st.IO = IOPreparing
 	default:
 		if p.err == nil {
-			p.fail(cs.io, fmt.Sprintf("unknown IO thread state %q (want Yes, No or Connecting)", v))
+			p.fail(cs.io, fmt.Sprintf("unknown IO thread state %q (want Yes, No, Connecting or Preparing)", v))
 		}
 	}
 	switch v := p.str(cs.sql); v {

@@ -87,8 +87,8 @@ func TestParseStatusFails(t *testing.T) {
 		wantCol string
 		wantMsg string
 	}{
-		{"unknown IO value", MariaDB, cloneRow(maria, map[string]*string{"Slave_IO_Running": ptr("Preparing")}),
-			"Slave_IO_Running", `"Preparing"`},
+		{"unknown IO value", MariaDB, cloneRow(maria, map[string]*string{"Slave_IO_Running": ptr("Reconnecting")}),
+			"Slave_IO_Running", `"Reconnecting"`},
 		{"unknown SQL value", MySQL, cloneRow(mysql8, map[string]*string{"Replica_SQL_Running": ptr("Maybe")}),
 			"Replica_SQL_Running", `"Maybe"`},
 		{"IO NULL", MariaDB, cloneRow(maria, map[string]*string{"Slave_IO_Running": nil}),
@@ -176,4 +176,14 @@ func TestStatusString(t *testing.T) {
 	s := st.String()
 	assert.Contains(t, s, "IO=Connecting SQL=Yes behind=NULL last_io_errno=2003")
 	assert.Equal(t, "not configured", Status{}.String())
+}
+
+// Regression: MariaDB 10.11 shows "Preparing" for a moment while the IO
+// thread starts; it was rejected, and every poll in that moment became a
+// poll_error on the timeline.
+func TestParseStatusPreparing(t *testing.T) {
+	maria := loadRow(t, "mariadb_connecting.txt")
+	st, err := ParseStatus(MariaDB, cloneRow(maria, map[string]*string{"Slave_IO_Running": ptr("Preparing")}))
+	require.NoError(t, err)
+	assert.Equal(t, IOPreparing, st.IO)
 }

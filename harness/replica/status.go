@@ -19,6 +19,9 @@ const (
 	IOYes        IOState = "Yes"
 	IONo         IOState = "No"
 	IOConnecting IOState = "Connecting"
+	// IOPreparing: MariaDB (10.6+) shows it for a moment while the IO thread
+	// starts, before Connecting or Yes.
+	IOPreparing IOState = "Preparing"
 	IONone       IOState = "" // replication is not configured at all
 )
 
