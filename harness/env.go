@@ -294,3 +294,6 @@ func (e *Env) OpenWriterPool(ctx context.Context, conns int) (*replica.Conn, err
 	c.DB().SetMaxIdleConns(conns + 1)
 	return c, nil
 }
+
+// ReplicaConn implements fault.ReplicaTarget.
+func (e *Env) ReplicaConn() *replica.Conn { return e.Replica }

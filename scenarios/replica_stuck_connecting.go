@@ -68,7 +68,7 @@ func ReplicaStuckConnecting(o ReplicaStuckOptions) harness.Scenario {
 			if err := Baseline(ctx, env, workload.MsgBefore); err != nil {
 				return err
 			}
-			f, err := fault.New(o.Fault, stuckTarget{env})
+			f, err := fault.New(o.Fault, env)
 			if err != nil {
 				return err
 			}
@@ -153,12 +153,6 @@ func ReplicaStuckConnecting(o ReplicaStuckOptions) harness.Scenario {
 }
 
 func init() { Register(ReplicaStuckConnecting(ReplicaStuckOptions{})) }
-
-// stuckTarget is the Env as a fault target that also has a replica
-// (fault.ReplicaTarget); TunnelSides and EventLog come from the Env.
-type stuckTarget struct{ *harness.Env }
-
-func (t stuckTarget) ReplicaConn() *replica.Conn { return t.Env.Replica }
 
 // intendedTimings are the timings the drill's windows come from: the lab's
 // intended ones when the target is a lab, else what the replica had when the

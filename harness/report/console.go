@@ -67,6 +67,10 @@ func Console(w io.Writer, r *Report, secrets ...string) {
 	if len(line) > 0 {
 		fmt.Fprintf(&b, "  %s\n", strings.Join(line, " · "))
 	}
+	// A drill that passed only because the harness repaired something says so.
+	if rem := Remediations(s); len(rem) > 0 {
+		fmt.Fprintf(&b, "remediation needed: %s\n", oneLine(strings.Join(rem, "; ")))
+	}
 	if s.Error != "" && !strings.HasPrefix(Diagnose(s), oneLine(s.Error)) {
 		fmt.Fprintf(&b, "error: %s\n", oneLine(s.Error))
 	}
@@ -77,3 +81,19 @@ func Console(w io.Writer, r *Report, secrets ...string) {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Remediations lists what the harness had to repair for the drill to pass
+// (environment.remediation), empty when nothing.
+func Remediations(r *Report) []string {
+	switch v := r.Environment["remediation"].(type) {
+	case []string:
+		return v
+	case []any:
+		var out []string
+		for _, x := range v {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	return nil
+}

@@ -467,3 +467,23 @@ func TestConsoleGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestRemediationIsShown(t *testing.T) {
+	r := New("replica-stuck-connecting", "lab", "d-1", time.Now())
+	r.Verdict = VerdictPass
+	r.Environment["remediation"] = []string{"STOP REPLICA; START REPLICA"}
+	var b strings.Builder
+	Console(&b, r)
+	if !strings.Contains(b.String(), "remediation needed: STOP REPLICA; START REPLICA") {
+		t.Fatalf("console does not say remediation was needed:\n%s", b.String())
+	}
+	if !strings.Contains(summary(r), "Remediation needed") {
+		t.Fatal("summary.md does not say remediation was needed")
+	}
+	delete(r.Environment, "remediation")
+	b.Reset()
+	Console(&b, r)
+	if strings.Contains(b.String(), "remediation") {
+		t.Fatal("remediation shown when there was none")
+	}
+}

@@ -240,6 +240,9 @@ func summary(r *Report) string {
 	if r.Verdict != VerdictPass {
 		fmt.Fprintf(&b, "**Why:** %s\n\n", mdCell(Diagnose(r)))
 	}
+	if rem := Remediations(r); len(rem) > 0 {
+		fmt.Fprintf(&b, "**Remediation needed:** %s\n\n", mdCell(strings.Join(rem, "; ")))
+	}
 	b.WriteString("| | |\n|---|---|\n")
 	rows := [][2]string{{"target", r.Target}, {"drill id", r.DrillID},
 		{"started", r.StartedAt.UTC().Format(time.RFC3339)}, {"duration", secsMS(float64(r.DurationMS))},
