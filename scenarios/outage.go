@@ -153,21 +153,9 @@ type VerifyOptions struct {
 // catch-up to the primary's GTID position, the replica's rows equal to the
 // ledger, the tunnel healthy on both sides.
 func VerifyRecovery(ctx context.Context, env *harness.Env, m *Marks, o VerifyOptions) error {
-	window := env.Timings.ReconnectWindow()
-	if err := env.Step(ctx, "replica IO thread back to Yes", func(ctx context.Context) error {
-		wctx, cancel := context.WithTimeout(ctx, window)
-		defer cancel()
-		st, err := replica.WaitIO(wctx, env.Replica, harness.ReplicaPoll, replica.IOYes)
-		if err == nil {
-			m.IOYesAt = st.ObservedAt
-			waitEvent(ctx, env.Timeline, replicaSource, m.TunnelUpAt, func(e timeline.Event) bool { return e.Detail["to"] == string(replica.IOYes) })
-		}
-		return env.Check(check.IORecoveredWithin(env.Timeline.Events(), replicaSource, env.Timeline.Offset(m.TunnelUpAt), window))
-	}); err != nil {
+	if err := WaitIOYes(ctx, env, m); err != nil {
 		return err
 	}
-	env.Metric("replica_recover_ms", m.IOYesAt.Sub(m.TunnelUpAt))
-
 	if err := env.Step(ctx, "step 4: write after recovery and catch up", func(ctx context.Context) error {
 		if o.AfterMsg != "" {
 			if _, err := env.Workload.Ping(ctx, env.Primary.DB(), workload.PhaseAfter, o.AfterMsg); err != nil {
@@ -275,4 +263,33 @@ func waitEvent(ctx context.Context, tl *timeline.Timeline, src string, since tim
 		case <-t.C:
 		}
 	}
+}
+
+// WaitIOYes is VerifyRecovery's first step: the IO thread Yes again within
+// the window the replica's timings give. Sets replica_recover_ms.
+func WaitIOYes(ctx context.Context, env *harness.Env, m *Marks) error {
+	window := env.Timings.ReconnectWindow()
+	if err := env.Step(ctx, "replica IO thread back to Yes", func(ctx context.Context) error {
+		wctx, cancel := context.WithTimeout(ctx, window)
+		defer cancel()
+		st, err := replica.WaitIO(wctx, env.Replica, harness.ReplicaPoll, replica.IOYes)
+		if err == nil {
+			m.IOYesAt = st.ObservedAt
+			waitEvent(ctx, env.Timeline, replicaSource, m.TunnelUpAt, func(e timeline.Event) bool { return e.Detail["to"] == string(replica.IOYes) })
+		}
+		return env.Check(check.IORecoveredWithin(env.Timeline.Events(), replicaSource, env.Timeline.Offset(m.TunnelUpAt), window))
+	}); err != nil {
+		return err
+	}
+	env.Metric("replica_recover_ms", m.IOYesAt.Sub(m.TunnelUpAt))
+	return nil
+}
+
+// WriteDuringOutage is the seed's step 2: one row written to the primary
+// while the tunnel is down.
+func WriteDuringOutage(ctx context.Context, env *harness.Env) error {
+	return env.Step(ctx, "step 2: write during the outage", func(ctx context.Context) error {
+		_, err := env.Workload.Ping(ctx, env.Primary.DB(), workload.PhaseDuring, workload.MsgDuring)
+		return err
+	})
 }

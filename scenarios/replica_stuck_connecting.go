@@ -75,10 +75,7 @@ func ReplicaStuckConnecting(o ReplicaStuckOptions) harness.Scenario {
 			if err := injectFault(ctx, env, f, "step 1: hour-long connect retry on the replica, then VPN down from aws ("+f.Name()+")", &m); err != nil {
 				return err
 			}
-			if err := env.Step(ctx, "step 2: write during the outage", func(ctx context.Context) error {
-				_, err := env.Workload.Ping(ctx, env.Primary.DB(), workload.PhaseDuring, workload.MsgDuring)
-				return err
-			}); err != nil {
+			if err := WriteDuringOutage(ctx, env); err != nil {
 				return err
 			}
 			if err := HoldUntilOutageSeen(ctx, env, &m); err != nil {

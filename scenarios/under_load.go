@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
-	"github.com/drdrill/drdrill/harness/check"
-	"github.com/drdrill/drdrill/harness/replica"
-	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/workload"
 )
 
@@ -141,7 +138,7 @@ func runUnderLoad(ctx context.Context, env *harness.Env, o UnderLoadOptions) err
 		return err
 	}
 
-	if err := waitIOYes(ctx, env, &m); err != nil {
+	if err := WaitIOYes(ctx, env, &m); err != nil {
 		return err
 	}
 
@@ -181,26 +178,6 @@ func runUnderLoad(ctx context.Context, env *harness.Env, o UnderLoadOptions) err
 		return err
 	}
 	return VerifyTunnel(ctx, env)
-}
-
-// waitIOYes is VerifyRecovery's first step: the IO thread Yes again within
-// the window the replica's timings give. Sets replica_recover_ms.
-func waitIOYes(ctx context.Context, env *harness.Env, m *Marks) error {
-	window := env.Timings.ReconnectWindow()
-	if err := env.Step(ctx, "replica IO thread back to Yes", func(ctx context.Context) error {
-		wctx, cancel := context.WithTimeout(ctx, window)
-		defer cancel()
-		st, err := replica.WaitIO(wctx, env.Replica, harness.ReplicaPoll, replica.IOYes)
-		if err == nil {
-			m.IOYesAt = st.ObservedAt
-			waitEvent(ctx, env.Timeline, replicaSource, m.TunnelUpAt, func(e timeline.Event) bool { return e.Detail["to"] == string(replica.IOYes) })
-		}
-		return env.Check(check.IORecoveredWithin(env.Timeline.Events(), replicaSource, env.Timeline.Offset(m.TunnelUpAt), window))
-	}); err != nil {
-		return err
-	}
-	env.Metric("replica_recover_ms", m.IOYesAt.Sub(m.TunnelUpAt))
-	return nil
 }
 
 // applyRate sets catchup_rows, apply_ms and apply_rate_rows_per_s: the

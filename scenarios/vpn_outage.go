@@ -38,10 +38,7 @@ func VPNOutage(o VPNOutageOptions) harness.Scenario {
 			if err != nil {
 				return err
 			}
-			if err := env.Step(ctx, "step 2: write during the outage", func(ctx context.Context) error {
-				_, err := env.Workload.Ping(ctx, env.Primary.DB(), workload.PhaseDuring, workload.MsgDuring)
-				return err
-			}); err != nil {
+			if err := WriteDuringOutage(ctx, env); err != nil {
 				return err
 			}
 			if err := HoldUntilOutageSeen(ctx, env, &m); err != nil {
