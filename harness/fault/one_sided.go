@@ -45,8 +45,10 @@ import (
 //   - Left alone, the stale side heals itself through DPD: with no inbound
 //     ESP for dpd_delay (2 s) it sends a DPD INFORMATIONAL, the peer ignores
 //     it, "retransmit 1..3 of request", "giving up after 3 retransmits"
-//     (0.5 s × 1.4ⁿ, 3 tries ≈ 3.6 s), then dpd_action=restart re-initiates
-//     with INITIAL_CONTACT. So in this lab a one-sided stale state lives
+//     (0.5 s × 1.4ⁿ, 3 tries ≈ 3.6 s), then its dpd_action acts: on aws
+//     (restart) it re-initiates with INITIAL_CONTACT; on onprem (clear, see
+//     lab.ConnConfig) it drops the stale SAs and the tunnel stays down until
+//     someone initiates. So in this lab a one-sided stale state lives
 //     ≈ 2–4 s + 3.6 s; drills must recognise it before that.
 //   - The seed's literal symptom, IKE_SA_INIT retransmitted until "peer not
 //     responding", is not what a stale peer causes in 5.9.8 (a stale

@@ -12,8 +12,13 @@ import (
 )
 
 // ConnConfig is the IKEv2 connection a site's gateway loads, as in the seed's
-// swanctl.conf: PSK auth, DPD on with dpd_action=restart and unlimited keying
-// tries, so a tunnel lost to a silent WAN heals by itself once packets flow.
+// swanctl.conf: PSK auth, DPD on, unlimited keying tries. Only the initiator
+// (aws) has dpd_action=restart, the responder clears: with restart on both
+// sides their re-initiations cross once a silent WAN comes back and each
+// side keeps two IKE SAs and two CHILD SAs, every time (INITIAL_CONTACT
+// removes one duplicate; the orphan fails its next DPD and is restarted).
+// With one restarting side a tunnel lost to a silent WAN heals by itself,
+// once, as soon as packets flow.
 func ConnConfig(info *Info, site string) tunnel.ConnConfig {
 	me, other := info.Sites[site], info.Sites[peer(site)]
 	return tunnel.ConnConfig{
@@ -30,7 +35,7 @@ func ConnConfig(info *Info, site string) tunnel.ConnConfig {
 			LocalTS:      []string{me.Subnet},
 			RemoteTS:     []string{other.Subnet},
 			ESPProposals: []string{"aes256-sha256"},
-			DPDAction:    "restart",
+			DPDAction:    dpdAction(site),
 		}},
 	}
 }
@@ -178,4 +183,11 @@ func RestartGateway(ctx context.Context, info *Info, b Backend, site string) err
 	}
 	defer g.Close()
 	return loadVPN(ctx, g, info, site, sec)
+}
+
+func dpdAction(site string) string {
+	if site == SiteAWS {
+		return "restart"
+	}
+	return "clear"
 }

@@ -22,7 +22,7 @@ const (
 	// IOPreparing: MariaDB (10.6+) shows it for a moment while the IO thread
 	// starts, before Connecting or Yes.
 	IOPreparing IOState = "Preparing"
-	IONone       IOState = "" // replication is not configured at all
+	IONone      IOState = "" // replication is not configured at all
 )
 
 // Status is one normalised SHOW REPLICA STATUS (or SHOW SLAVE STATUS) row.
