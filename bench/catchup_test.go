@@ -46,7 +46,7 @@ type catchupResult struct {
 // writer count, seq range and content checksum), or the benchmark fails.
 // ns/op is the catch-up alone.
 func BenchmarkCatchup100k(b *testing.B) {
-	be := backend(b)
+	be := backend(b, "netns")
 	dir := labDir(b)
 	b.Cleanup(func() { lab.Down(context.Background(), dir, backends) })
 	b.StopTimer()
@@ -81,7 +81,9 @@ func BenchmarkCatchup100k(b *testing.B) {
 
 // BenchmarkDrillVPNOutageUnderLoad: the under-load drill's wall time
 // against its intrinsic waits (target ≤ 1.1×), as for the seed drill.
-func BenchmarkDrillVPNOutageUnderLoad(b *testing.B) { benchDrill(b, "vpn-outage-under-load") }
+func BenchmarkDrillVPNOutageUnderLoad(b *testing.B) {
+	benchDrill(b, backend(b, "netns"), "vpn-outage-under-load")
+}
 
 // catchupOnce takes the tunnel down, writes the backlog, recovers and
 // times the catch-up. The fault is recovered on every path.
