@@ -27,6 +27,9 @@ type Evidence struct {
 	Now         time.Duration // offset on the drill's timeline
 	FailedCheck *check.Result
 	Error       string
+	// FaultActive: the drill's fault was still in place, so the tunnel and
+	// replica state are its effect and say nothing about the failure.
+	FaultActive bool
 }
 
 // gatherEvidence reads both gateways and the replica with a short deadline.
@@ -38,6 +41,9 @@ func (e *Env) gatherEvidence(failed *check.Result, err error) Evidence {
 	if err != nil {
 		ev.Error = err.Error()
 	}
+	e.mu.Lock()
+	ev.FaultActive = e.faultActive
+	e.mu.Unlock()
 	for _, s := range ev.Sites {
 		if g := e.Gateways[s]; g != nil {
 			st, err := g.State(ctx, e.Expect[s].Connection)
@@ -63,6 +69,9 @@ func (e *Env) gatherEvidence(failed *check.Result, err error) Evidence {
 func Diagnose(ev Evidence) string {
 	if c := ev.FailedCheck; c != nil && strings.Contains(c.Observed, "fault had no effect") {
 		return oneLine(c.Observed)
+	}
+	if ev.FaultActive {
+		return diagnoseFromResult(ev)
 	}
 	var sides []string
 	healthy := true
@@ -106,6 +115,11 @@ func Diagnose(ev Evidence) string {
 			return oneLine(fmt.Sprintf("SQL thread stopped: Last_SQL_Errno %d: %s", r.LastSQLErrno, r.LastSQLError))
 		}
 	}
+	return diagnoseFromResult(ev)
+}
+
+// diagnoseFromResult: the first failed check, else the error.
+func diagnoseFromResult(ev Evidence) string {
 	if c := ev.FailedCheck; c != nil {
 		return oneLine(c.Name + ": " + c.Observed)
 	}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +97,22 @@ func TestSocketErrno(t *testing.T) {
 		if got := socketErrno(msg); got != want {
 			t.Errorf("socketErrno(%q) = %q, want %q", msg, got, want)
 		}
+	}
+}
+
+// Regression: a drill that failed while its fault was in place was
+// diagnosed as "tunnel no IKE SA on aws, no IKE SA on onprem": the fault's
+// own effect. Then the failed check or the error is the diagnosis.
+func TestDiagnoseIgnoresTheFaultsOwnEffect(t *testing.T) {
+	ev := Evidence{Sites: []string{"aws", "onprem"}, FaultActive: true,
+		Tunnel:  map[string]*tunnel.State{"aws": {Gateway: "aws"}, "onprem": {Gateway: "onprem"}},
+		Replica: &replica.Status{Configured: true, IO: replica.IOConnecting, SQLRunning: true},
+		Error:   "write during the outage: Error 1290: read-only"}
+	if got := Diagnose(ev); got != "write during the outage: Error 1290: read-only" {
+		t.Fatalf("got %q", got)
+	}
+	ev.FaultActive = false
+	if got := Diagnose(ev); !strings.HasPrefix(got, "tunnel no IKE SA") {
+		t.Fatalf("with the fault recovered the tunnel is the cause, got %q", got)
 	}
 }

@@ -47,6 +47,7 @@ type Env struct {
 	diagnosis   string
 	remediated  []string
 	deferred    []deferred
+	faultActive bool
 }
 
 // OpenLab connects an Env to a running lab through its unix sockets.
@@ -297,3 +298,12 @@ func (e *Env) OpenWriterPool(ctx context.Context, conns int) (*replica.Conn, err
 
 // ReplicaConn implements fault.ReplicaTarget.
 func (e *Env) ReplicaConn() *replica.Conn { return e.Replica }
+
+// FaultInPlace records whether a fault is injected and not yet recovered:
+// while it is, a down tunnel and a Connecting replica are the fault's doing,
+// not a diagnosis.
+func (e *Env) FaultInPlace(active bool) {
+	e.mu.Lock()
+	e.faultActive = active
+	e.mu.Unlock()
+}

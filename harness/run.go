@@ -153,7 +153,7 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Report {
 		switch {
 		case diag != "":
 			r.Diagnosis = diag
-		case r.Interrupted:
+		case r.Interrupted, timedOut:
 			r.Diagnosis = r.Error
 		case evidence != nil:
 			r.Diagnosis = Diagnose(*evidence)

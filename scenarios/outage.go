@@ -74,6 +74,7 @@ func Inject(ctx context.Context, env *harness.Env, name, step string, m *Marks) 
 	})
 	if err := env.Step(ctx, step, func(ctx context.Context) error {
 		m.FaultAt = time.Now()
+		env.FaultInPlace(true)
 		return f.Inject(ctx)
 	}); err != nil {
 		return nil, err
@@ -81,6 +82,7 @@ func Inject(ctx context.Context, env *harness.Env, name, step string, m *Marks) 
 	return func(ctx context.Context) error {
 		err := f.Recover(ctx)
 		recovered = err == nil
+		env.FaultInPlace(!recovered)
 		return err
 	}, nil
 }

@@ -200,3 +200,22 @@ func TestVPNOutageInterruptedDuringOutageRecovers(t *testing.T) {
 		t.Fatalf("tunnel not recovered after the interrupt: %v", err)
 	}
 }
+
+// A drill that runs out of time in the middle of the outage still brings the
+// tunnel back and says it timed out.
+func TestVPNOutageTimeoutDuringOutageRecovers(t *testing.T) {
+	env := newEnv(t)
+	sc := VPNOutage(VPNOutageOptions{})
+	sc.Timeout = 1500 * time.Millisecond // the outage needs ~3 s to be seen
+	r := harness.Run(context.Background(), sc, env)
+	writeReport(t, env, r)
+	if r.Verdict != report.VerdictError || r.Interrupted || !strings.Contains(r.Error, "timed out") {
+		t.Fatalf("want a timed-out error verdict, got %s interrupted=%v error=%q", r.Verdict, r.Interrupted, r.Error)
+	}
+	first, second := env.TunnelSides()
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitHealthyForTest(wctx, first, second); err != nil {
+		t.Fatalf("tunnel not recovered after the timeout: %v", err)
+	}
+}
