@@ -565,7 +565,9 @@ func dockerRunHost(ctx context.Context, eng *dockerEngine, prov *testcontainers.
 			hc.Mounts = mounts
 			if h.gateway {
 				hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/net/tun", PathInContainer: "/dev/net/tun", CgroupPermissions: "rwm"}}
-				hc.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+				// icmp_ratelimit=0 as in the netns lab (see netns.go): a reconnect
+				// through a downed tunnel fails after one SYN retransmit, every time.
+				hc.Sysctls = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv4.icmp_ratelimit": "0"}
 			}
 		},
 		EndpointSettingsModifier: func(m map[string]*network.EndpointSettings) {
