@@ -12,7 +12,7 @@ import (
 	"github.com/drdrill/drdrill/harness/lab"
 )
 
-// backends by name; docker is added by the docker backend when built in.
+// backends by name, for lab up/down and run --backend.
 func backends() map[string]lab.Backend {
 	return map[string]lab.Backend{"netns": lab.NewNetnsBackend(), "docker": lab.NewDockerBackend()}
 }

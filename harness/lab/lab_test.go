@@ -182,19 +182,19 @@ func TestDownAfterKilledUp(t *testing.T) {
 	t.Cleanup(func() { Down(context.Background(), dir, testBackends) })
 	// Kill it as soon as it has started a daemon: namespaces made, processes
 	// running, nothing configured.
-	deadline := time.Now().Add(20 * time.Second)
-	var info *Info
-	for time.Now().Before(deadline) {
-		if i, err := Load(dir); err == nil && len(i.Resources.Processes) > 0 {
-			info = i
-			break
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	started := waitUntil(ctx, 2*time.Millisecond, "the helper's lab up to start a daemon", func() (bool, string) {
+		i, err := Load(dir)
+		if err != nil {
+			return false, err.Error()
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return len(i.Resources.Processes) > 0, fmt.Sprintf("phase %s, no process recorded", i.Phase)
+	})
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	if info == nil {
-		t.Fatal("helper never started a daemon")
+	if started != nil {
+		t.Fatalf("helper never started a daemon: %v", started)
 	}
 	info, err := Load(dir)
 	if err != nil {
