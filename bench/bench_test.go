@@ -15,7 +15,7 @@ import (
 	"github.com/drdrill/drdrill/scenarios"
 )
 
-var backends = map[string]lab.Backend{"netns": lab.NewNetnsBackend(), "docker": lab.NewDockerBackend()}
+var backends = lab.Backends()
 
 // forBackends runs f as a sub-benchmark per lab backend (netns, docker),
 // skipping a backend that cannot run here; DRDRILL_BACKEND picks one.

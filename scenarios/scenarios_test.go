@@ -44,9 +44,13 @@ func newEnv(t *testing.T) *harness.Env {
 // backendForTests is netns unless DRDRILL_BACKEND=docker.
 func backendForTests(t *testing.T) lab.Backend {
 	t.Helper()
-	var b lab.Backend = lab.NewNetnsBackend()
-	if os.Getenv("DRDRILL_BACKEND") == "docker" {
-		b = lab.NewDockerBackend()
+	name := os.Getenv("DRDRILL_BACKEND")
+	if name == "" {
+		name = "netns"
+	}
+	b, err := lab.BackendByName(name)
+	if err != nil {
+		t.Fatalf("DRDRILL_BACKEND: %v", err)
 	}
 	type preflighter interface{ Preflight() error }
 	if p, ok := b.(preflighter); ok {

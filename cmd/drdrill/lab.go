@@ -12,18 +12,11 @@ import (
 	"github.com/drdrill/drdrill/harness/lab"
 )
 
-// backends by name, for lab up/down and run --backend.
-func backends() map[string]lab.Backend {
-	return map[string]lab.Backend{"netns": lab.NewNetnsBackend(), "docker": lab.NewDockerBackend()}
-}
+// backends by name, for lab up/down and run --backend (registered by the
+// backend packages linked in: see backends.go).
+func backends() map[string]lab.Backend { return lab.Backends() }
 
-func backendByName(name string) (lab.Backend, error) {
-	b, ok := backends()[name]
-	if !ok {
-		return nil, usageErrorf("--backend %q: want netns or docker", name)
-	}
-	return b, nil
-}
+func backendByName(name string) (lab.Backend, error) { return lab.BackendByName(name) }
 
 func defaultLabDir() string {
 	if d := os.Getenv("DRDRILL_LAB"); d != "" {
