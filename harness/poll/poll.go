@@ -1,0 +1,81 @@
+package poll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Probe looks once. done ends the wait; seen describes what it saw (kept
+// for the error when the wait gives up); a non-nil err ends the wait with
+// that error (a transient failure should be reported in seen instead).
+type Probe func(ctx context.Context) (done bool, seen string, err error)
+
+// TimeoutError is a wait that gave up: its deadline passed (or its context
+// ended) before the condition held.
+type TimeoutError struct {
+	What  string        // what was waited for
+	Seen  string        // what the last probe saw
+	After time.Duration // how long it waited
+	Cause error         // context.DeadlineExceeded or context.Canceled
+}
+
+func (e *TimeoutError) Error() string {
+	s := fmt.Sprintf("waited %.2fs for %s", e.After.Seconds(), e.What)
+	if e.Seen != "" {
+		s += "; last saw: " + e.Seen
+	}
+	return s
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Cause }
+
+// Until probes at once and then every interval until the probe is done.
+// timeout > 0 bounds the wait (in addition to ctx). It returns nil once the
+// condition held, the probe's error, or a *TimeoutError.
+func Until(ctx context.Context, what string, interval, timeout time.Duration, probe Probe) error {
+	start := time.Now()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var seen string
+	for {
+		done, s, err := probe(ctx)
+		if s != "" {
+			seen = s
+		}
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return &TimeoutError{What: what, Seen: seen, After: time.Since(start), Cause: ctx.Err()}
+			}
+			return err
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &TimeoutError{What: what, Seen: seen, After: time.Since(start), Cause: ctx.Err()}
+		case <-t.C:
+		}
+	}
+}
+
+// Value is Until for a probe that also yields the value it saw: the last
+// value is returned whether or not the wait succeeded.
+func Value[T any](ctx context.Context, what string, interval, timeout time.Duration, probe func(ctx context.Context) (v T, done bool, seen string, err error)) (T, error) {
+	var last T
+	err := Until(ctx, what, interval, timeout, func(ctx context.Context) (bool, string, error) {
+		v, done, seen, err := probe(ctx)
+		if err == nil {
+			last = v
+		}
+		return done, seen, err
+	})
+	return last, err
+}
