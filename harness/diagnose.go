@@ -9,6 +9,7 @@ import (
 
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/replica"
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
@@ -33,28 +34,25 @@ type Evidence struct {
 }
 
 // gatherEvidence reads both gateways and the replica with a short deadline.
-func (e *Env) gatherEvidence(failed *check.Result, err error) Evidence {
+func gatherEvidence(t target.Target, e *Env, failed *check.Result, err error) Evidence {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	ev := Evidence{Sites: []string{PrimarySite, ReplicaSite}, Tunnel: map[string]*tunnel.State{}, TunnelErr: map[string]string{},
-		Expect: e.Expect, Events: e.Timeline.Events(), Now: e.Timeline.Since(), FailedCheck: failed}
+	ev := Evidence{Tunnel: map[string]*tunnel.State{}, TunnelErr: map[string]string{}, Expect: map[string]tunnel.Expectation{},
+		Events: e.Timeline.Events(), Now: e.Timeline.Since(), FailedCheck: failed, FaultActive: e.faultInPlace()}
 	if err != nil {
 		ev.Error = err.Error()
 	}
-	e.mu.Lock()
-	ev.FaultActive = e.faultActive
-	e.mu.Unlock()
-	for _, s := range ev.Sites {
-		if g := e.Gateways[s]; g != nil {
-			st, err := g.State(ctx, e.Expect[s].Connection)
-			if err != nil {
-				ev.TunnelErr[s] = err.Error()
-				continue
-			}
-			ev.Tunnel[s] = &st
+	for _, s := range t.Sites() {
+		ev.Sites = append(ev.Sites, s.Name)
+		ev.Expect[s.Name] = s.Tunnel
+		st, err := s.Gateway.State(ctx, s.Tunnel.Connection)
+		if err != nil {
+			ev.TunnelErr[s.Name] = err.Error()
+			continue
 		}
+		ev.Tunnel[s.Name] = &st
 	}
-	if st, err := e.Replica.Status(ctx); err != nil {
+	if st, err := target.Replica(t).DB.Status(ctx); err != nil {
 		ev.ReplicaErr = err.Error()
 	} else {
 		ev.Replica = &st

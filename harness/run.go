@@ -11,6 +11,7 @@ import (
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/report"
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 )
 
@@ -20,7 +21,9 @@ type Scenario struct {
 	Description string
 	// Timeout bounds the drill (not its recovery, which gets its own).
 	Timeout time.Duration
-	Run     func(ctx context.Context, env *Env) error
+	// Needs are the target capabilities the drill uses beyond the basics.
+	Needs []target.Capability
+	Run   func(ctx context.Context, t target.Target, env *Env) error
 }
 
 // Poll intervals: transitions are time-stamped to well within 50 ms.
@@ -36,9 +39,9 @@ type deferred struct {
 	f    func(ctx context.Context) error
 }
 
-// Defer registers an undo (a fault's Recover) that Run executes after the
-// drill, last registered first, with a fresh context: it runs whatever
-// happened (failed check, panic, SIGINT, timeout).
+// Defer registers an undo that Run executes after the drill, last
+// registered first, with a fresh context: it runs whatever happened
+// (failed check, panic, SIGINT, timeout).
 func (e *Env) Defer(name string, f func(ctx context.Context) error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -66,41 +69,31 @@ func (e *Env) runDeferred() error {
 	return errors.Join(errs...)
 }
 
-// Run executes a scenario against env and returns its report. The
-// scenario's faults are undone before Run returns, on every path.
-func Run(ctx context.Context, sc Scenario, env *Env) *report.Report {
+// Run executes a scenario against t, recording into env, and returns its
+// report. The scenario's faults are undone before Run returns, on every path.
+func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Report {
 	started := time.Now()
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	var watchers sync.WaitGroup
-	watchers.Add(1)
-	go func() {
-		defer watchers.Done()
-		replica.WatchTimeline(watchCtx, env.Replica, ReplicaPoll, env.Timeline, "replica/"+ReplicaSite)
-	}()
-	for name, g := range env.Gateways {
-		if done, err := g.Follow(watchCtx, env.Timeline, "tunnel/"+name, EventRedial); err == nil {
-			watchers.Add(1)
-			go func() { defer watchers.Done(); <-done }()
-		} else {
-			env.Timeline.Add("tunnel/"+name, timeline.KindNote, map[string]any{"event": "cannot follow vici events", "error": err.Error()})
+	stopWatch := watch(t, env)
+
+	var err error
+	if err = target.Require(t, "drill "+sc.Name, sc.Needs...); err == nil {
+		runCtx, cancel := context.WithTimeout(ctx, sc.Timeout)
+		err = safeRun(runCtx, sc, t, env)
+		cancel()
+		if runCtx.Err() != nil && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+			err = &timeoutError{sc.Timeout, err}
 		}
 	}
-
-	runCtx, cancel := context.WithTimeout(ctx, sc.Timeout)
-	err := safeRun(runCtx, sc, env)
-	timedOut := errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	cancel()
 	// Evidence for the diagnosis, read before recovery changes it.
 	var evidence *Evidence
 	if failed := env.firstFailedCheck(); (err != nil || failed != nil) && ctx.Err() == nil {
-		ev := env.gatherEvidence(failed, err)
+		ev := gatherEvidence(t, env, failed, err)
 		evidence = &ev
 	}
 	recoverErr := env.runDeferred()
 	stopWatch()
-	watchers.Wait()
 
-	r := report.New(sc.Name, env.Target, env.Workload.DrillID, started.UTC())
+	r := report.New(sc.Name, env.target, env.Workload.DrillID, started.UTC())
 	r.DurationMS = time.Since(started).Milliseconds()
 	r.Timeline = env.Timeline.Events()
 	env.mu.Lock()
@@ -120,53 +113,69 @@ func Run(ctx context.Context, sc Scenario, env *Env) *report.Report {
 	}
 	env.mu.Unlock()
 
-	var failed *check.Result
-	for i := range r.Checks {
-		if r.Checks[i].Verdict != check.Pass {
-			failed = &r.Checks[i]
-			break
-		}
+	var te *timeoutError
+	o := report.Outcome{Interrupted: ctx.Err() != nil, TimedOut: errors.As(err, &te), Timeout: sc.Timeout,
+		Err: err, CheckFailed: errors.Is(err, ErrCheckFailed), Checks: r.Checks, Steps: r.Steps, RecoveryErr: recoverErr}
+	if o.Interrupted {
+		o.Cause = context.Cause(ctx).Error()
 	}
-	switch {
-	case ctx.Err() != nil:
-		r.Verdict, r.Interrupted = report.VerdictError, true
-		r.Error = "interrupted: " + context.Cause(ctx).Error()
-	case timedOut:
-		r.Verdict = report.VerdictError
-		r.Error = fmt.Sprintf("drill timed out after %s", sc.Timeout)
-		if err != nil {
-			r.Error += ": " + err.Error()
-		}
-	case err != nil && !errors.Is(err, ErrCheckFailed):
-		r.Verdict, r.Error = report.VerdictError, err.Error()
-	case failed != nil || err != nil:
-		r.Verdict = report.VerdictFail
-	default:
-		r.Verdict = report.VerdictPass
+	if te != nil {
+		o.Err = te.err
 	}
-	if recoverErr != nil {
-		// A fault that was not undone is worse than any check: say so.
-		r.Verdict = report.VerdictError
-		r.Error = joinLine(r.Error, "recovery failed: "+recoverErr.Error())
+	var reason string
+	r.Verdict, reason = report.Decide(o)
+	r.Interrupted = o.Interrupted
+	if r.Verdict == report.VerdictError {
+		r.Error = reason
 	}
 	if r.Verdict != report.VerdictPass {
 		switch {
 		case diag != "":
 			r.Diagnosis = diag
-		case r.Interrupted, timedOut:
+		case o.Interrupted, o.TimedOut:
 			r.Diagnosis = r.Error
 		case evidence != nil:
 			r.Diagnosis = Diagnose(*evidence)
 		}
 		if r.Diagnosis == "" {
-			r.Diagnosis = r.Error
+			r.Diagnosis = reason
 		}
-		if recoverErr != nil {
+		if recoverErr != nil && r.Diagnosis != reason {
 			r.Diagnosis = joinLine(r.Diagnosis, "recovery failed")
 		}
 	}
 	return r
 }
+
+// watch follows the replica's threads and every gateway's SA events into
+// the timeline until the returned stop is called.
+func watch(t target.Target, env *Env) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	rep := target.Replica(t)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		replica.WatchTimeline(ctx, rep.DB, ReplicaPoll, env.Timeline, "replica/"+rep.Name)
+	}()
+	for _, s := range t.Sites() {
+		src := "tunnel/" + s.Name
+		if done, err := s.Gateway.Follow(ctx, env.Timeline, src, EventRedial); err == nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); <-done }()
+		} else {
+			env.Timeline.Add(src, timeline.KindNote, map[string]any{"event": "cannot follow vici events", "error": err.Error()})
+		}
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+type timeoutError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("drill timed out after %s", e.after) }
 
 func joinLine(a, b string) string {
 	if a == "" {
@@ -177,14 +186,14 @@ func joinLine(a, b string) string {
 
 // safeRun turns a panic in a scenario into an error (with the stack in the
 // log, not in the one-line reason).
-func safeRun(ctx context.Context, sc Scenario, env *Env) (err error) {
+func safeRun(ctx context.Context, sc Scenario, t target.Target, env *Env) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			env.Log.Error("scenario panicked", "scenario", sc.Name, "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("scenario %s panicked: %v", sc.Name, p)
 		}
 	}()
-	return sc.Run(ctx, env)
+	return sc.Run(ctx, t, env)
 }
 
 func (e *Env) firstFailedCheck() *check.Result {

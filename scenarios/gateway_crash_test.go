@@ -6,14 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/report"
 )
 
 func testGatewayCrash(t *testing.T, site string) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), GatewayCrash(GatewayCrashOptions{Site: site}), env)
+	r := runDrill(context.Background(), GatewayCrash(GatewayCrashOptions{Site: site}), env)
 	m := writeReport(t, env, r)
 	if r.Verdict != report.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Diagnosis)
@@ -62,7 +61,7 @@ func TestGatewayCrashAWS(t *testing.T) { testGatewayCrash(t, "aws") }
 // restarts it properly.
 func TestGatewayCrashFailsWithoutReload(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), GatewayCrash(GatewayCrashOptions{SkipReload: true}), env)
+	r := runDrill(context.Background(), GatewayCrash(GatewayCrashOptions{NoReload: true}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictFail {
 		t.Fatalf("want fail, got %s: %s (error %s)", r.Verdict, r.Diagnosis, r.Error)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
@@ -35,7 +34,7 @@ func timelineHas(evs []timeline.Event, source, kind, key, sub string) bool {
 func TestOneSidedRecovery(t *testing.T) {
 	env := newEnv(t)
 	start := time.Now()
-	r := harness.Run(context.Background(), OneSidedRecovery(OneSidedRecoveryOptions{}), env)
+	r := runDrill(context.Background(), OneSidedRecovery(OneSidedRecoveryOptions{}), env)
 	t.Logf("drill wall time %s", time.Since(start).Round(time.Millisecond))
 	m := writeReport(t, env, r)
 	keepReport(t, r)
@@ -76,7 +75,7 @@ func TestOneSidedRecovery(t *testing.T) {
 // side; the fault's recovery still brings the tunnel back.
 func TestOneSidedRecoveryFailsWithoutRemediation(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), OneSidedRecovery(OneSidedRecoveryOptions{NoRemediation: true}), env)
+	r := runDrill(context.Background(), OneSidedRecovery(OneSidedRecoveryOptions{NoRemediation: true}), env)
 	writeReport(t, env, r)
 	keepReport(t, r)
 	if r.Verdict != report.VerdictFail {
@@ -112,7 +111,7 @@ func TestOneSidedRecoveryFailsWithoutRemediation(t *testing.T) {
 // replace its SA; nothing to remediate, and the drill says so.
 func TestOneSidedRecoveryFromResetSideNeedsNoRemediation(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), OneSidedRecovery(OneSidedRecoveryOptions{InitiateFrom: harness.PrimarySite}), env)
+	r := runDrill(context.Background(), OneSidedRecovery(OneSidedRecoveryOptions{InitiateFrom: "aws"}), env)
 	writeReport(t, env, r)
 	keepReport(t, r)
 	if r.Verdict != report.VerdictPass {

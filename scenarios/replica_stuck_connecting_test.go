@@ -6,14 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/timeline"
 )
 
 // assertTimingsRestored proves the fault's Recover put the replica's
 // timings back as they were before the drill.
-func assertTimingsRestored(t *testing.T, env *harness.Env) {
+func assertTimingsRestored(t *testing.T, env *testEnv) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -32,7 +31,7 @@ func assertTimingsRestored(t *testing.T, env *harness.Env) {
 func TestReplicaStuckConnecting(t *testing.T) {
 	env := newEnv(t)
 	start := time.Now()
-	r := harness.Run(context.Background(), ReplicaStuckConnecting(ReplicaStuckOptions{}), env)
+	r := runDrill(context.Background(), ReplicaStuckConnecting(ReplicaStuckOptions{}), env)
 	t.Logf("drill wall time %s", time.Since(start).Round(time.Millisecond))
 	writeReport(t, env, r)
 	keepReport(t, r)
@@ -60,7 +59,7 @@ func TestReplicaStuckConnecting(t *testing.T) {
 // connect retry.
 func TestReplicaStuckConnectingFailsWithoutRemediation(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), ReplicaStuckConnecting(ReplicaStuckOptions{NoRemediation: true}), env)
+	r := runDrill(context.Background(), ReplicaStuckConnecting(ReplicaStuckOptions{NoRemediation: true}), env)
 	writeReport(t, env, r)
 	keepReport(t, r)
 	if r.Verdict != report.VerdictFail {
@@ -81,7 +80,7 @@ func TestReplicaStuckConnectingFailsWithoutRemediation(t *testing.T) {
 // say that its fault had no effect (replica_stuck_detected can fail).
 func TestReplicaStuckConnectingFailsWhenNotStuck(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), ReplicaStuckConnecting(ReplicaStuckOptions{Fault: "tunnel-down"}), env)
+	r := runDrill(context.Background(), ReplicaStuckConnecting(ReplicaStuckOptions{Fault: "tunnel-down"}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictFail || !strings.Contains(r.Diagnosis, "fault had no effect") {
 		t.Fatalf("want fail 'fault had no effect', got %s: %s", r.Verdict, r.Diagnosis)
@@ -99,7 +98,7 @@ func TestReplicaStuckConnectingInterruptedRestoresTimings(t *testing.T) {
 			cancel()
 		}
 	})
-	r := harness.Run(ctx, ReplicaStuckConnecting(ReplicaStuckOptions{}), env)
+	r := runDrill(ctx, ReplicaStuckConnecting(ReplicaStuckOptions{}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictError || !r.Interrupted {
 		t.Fatalf("want an interrupted error verdict, got %s interrupted=%v: %s", r.Verdict, r.Interrupted, r.Error)

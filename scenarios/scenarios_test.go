@@ -11,13 +11,16 @@ import (
 
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/lab"
+	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/report"
+	"github.com/drdrill/drdrill/harness/target"
+	"github.com/drdrill/drdrill/harness/tunnel"
 	"github.com/drdrill/drdrill/harness/workload"
 )
 
 // newEnv brings a fresh lab up for one drill; Down is registered before the
 // error check so that every path cleans up.
-func newEnv(t *testing.T) *harness.Env {
+func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("drill: skipped with -short")
@@ -33,11 +36,16 @@ func newEnv(t *testing.T) *harness.Env {
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
-	env, err := harness.OpenLab(context.Background(), info, b, nil)
+	tg, err := lab.Open(context.Background(), info, b)
 	if err != nil {
 		t.Fatalf("open lab: %v", err)
 	}
-	t.Cleanup(func() { env.Close() })
+	t.Cleanup(func() { tg.Close() })
+	e, err := harness.NewEnv(context.Background(), tg, nil)
+	if err != nil {
+		t.Fatalf("new env: %v", err)
+	}
+	env := &testEnv{Env: e, T: tg, Lab: info, Primary: target.Primary(tg).DB, Replica: target.Replica(tg).DB}
 	return env
 }
 
@@ -62,7 +70,7 @@ func backendForTests(t *testing.T) lab.Backend {
 }
 
 // writeReport keeps the report next to the test's output for a person to read.
-func writeReport(t *testing.T, env *harness.Env, r *report.Report) map[string]any {
+func writeReport(t *testing.T, env *testEnv, r *report.Report) map[string]any {
 	t.Helper()
 	dir := t.TempDir()
 	if err := report.Write(dir, r, env.Secrets()...); err != nil {
@@ -89,7 +97,7 @@ func writeReport(t *testing.T, env *harness.Env, r *report.Report) map[string]an
 
 func TestVPNOutage(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{}), env)
+	r := runDrill(context.Background(), VPNOutage(VPNOutageOptions{}), env)
 	m := writeReport(t, env, r)
 	if r.Verdict != report.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Diagnosis)
@@ -130,7 +138,7 @@ func TestVPNOutage(t *testing.T) {
 
 func TestVPNOutageFailsWhenFaultHasNoEffect(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{Fault: "none"}), env)
+	r := runDrill(context.Background(), VPNOutage(VPNOutageOptions{Fault: "none"}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictFail || !strings.Contains(r.Diagnosis, "fault had no effect") {
 		t.Fatalf("want fail 'fault had no effect', got %s: %s", r.Verdict, r.Diagnosis)
@@ -139,9 +147,9 @@ func TestVPNOutageFailsWhenFaultHasNoEffect(t *testing.T) {
 
 // damage runs SQL on the replica without binlogging it, as an operator's
 // stray write would diverge a replica.
-func damage(sql string, args ...any) func(context.Context, *harness.Env) error {
-	return func(ctx context.Context, env *harness.Env) error {
-		conn, err := env.Replica.DB().Conn(ctx)
+func damage(sql string, args ...any) func(context.Context, *Drill) error {
+	return func(ctx context.Context, d *Drill) error {
+		conn, err := d.Replica.DB.DB().Conn(ctx)
 		if err != nil {
 			return err
 		}
@@ -149,16 +157,16 @@ func damage(sql string, args ...any) func(context.Context, *harness.Env) error {
 		if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_bin = 0"); err != nil {
 			return err
 		}
-		_, err = conn.ExecContext(ctx, sql, append([]any{env.Workload.DrillID}, args...)...)
+		_, err = conn.ExecContext(ctx, sql, append([]any{d.Env.Workload.DrillID}, args...)...)
 		return err
 	}
 }
 
 func TestVPNOutageFailsOnMissingRow(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{
+	r := runDrill(context.Background(), VPNOutage(VPNOutageOptions{Verify: VerifyOptions{
 		BeforeVerify: damage("DELETE FROM testdb.ping WHERE drill_id = ? AND phase = ?", string(workload.PhaseDuring)),
-	}), env)
+	}}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictFail || r.Metrics.RowsMissingOnReplica != 1 {
 		t.Fatalf("want fail with 1 missing row, got %s (%d missing): %s", r.Verdict, r.Metrics.RowsMissingOnReplica, r.Diagnosis)
@@ -170,9 +178,9 @@ func TestVPNOutageFailsOnMissingRow(t *testing.T) {
 
 func TestVPNOutageFailsOnUnexpectedRow(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{
+	r := runDrill(context.Background(), VPNOutage(VPNOutageOptions{Verify: VerifyOptions{
 		BeforeVerify: damage("INSERT INTO testdb.ping (msg, drill_id, writer, seq, phase) VALUES ('not from the primary', ?, 0, 999, 'during')"),
-	}), env)
+	}}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictFail || r.Metrics.RowsUnexpectedOnReplica != 1 || !strings.Contains(r.Diagnosis, "unexpected") {
 		t.Fatalf("want fail with 1 unexpected row, got %s (%d unexpected): %s", r.Verdict, r.Metrics.RowsUnexpectedOnReplica, r.Diagnosis)
@@ -192,7 +200,7 @@ func TestVPNOutageInterruptedDuringOutageRecovers(t *testing.T) {
 			cancel()
 		}
 	})
-	r := harness.Run(ctx, VPNOutage(VPNOutageOptions{}), env)
+	r := runDrill(ctx, VPNOutage(VPNOutageOptions{}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictError || !r.Interrupted {
 		t.Fatalf("want an interrupted error verdict, got %s interrupted=%v", r.Verdict, r.Interrupted)
@@ -211,7 +219,7 @@ func TestVPNOutageTimeoutDuringOutageRecovers(t *testing.T) {
 	env := newEnv(t)
 	sc := VPNOutage(VPNOutageOptions{})
 	sc.Timeout = 1500 * time.Millisecond // the outage needs ~3 s to be seen
-	r := harness.Run(context.Background(), sc, env)
+	r := runDrill(context.Background(), sc, env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictError || r.Interrupted || !strings.Contains(r.Error, "timed out") {
 		t.Fatalf("want a timed-out error verdict, got %s interrupted=%v error=%q", r.Verdict, r.Interrupted, r.Error)
@@ -222,4 +230,28 @@ func TestVPNOutageTimeoutDuringOutageRecovers(t *testing.T) {
 	if err := waitHealthyForTest(wctx, first, second); err != nil {
 		t.Fatalf("tunnel not recovered after the timeout: %v", err)
 	}
+}
+
+// testEnv is a drill's record together with the lab it runs on, for tests
+// that look at both.
+type testEnv struct {
+	*harness.Env
+	T                *lab.Target
+	Lab              *lab.Info
+	Primary, Replica *replica.Conn
+}
+
+func runDrill(ctx context.Context, sc harness.Scenario, e *testEnv) *report.Report {
+	return harness.Run(ctx, sc, e.T, e.Env)
+}
+
+// TunnelSides are the lab's tunnel sides, the primary's first.
+func (e *testEnv) TunnelSides() (tunnel.Side, tunnel.Side) {
+	return target.Primary(e.T).Side(), target.Replica(e.T).Side()
+}
+
+// ExecHost runs a command on a lab host named as the lab names it ("aws-gw").
+func (e *testEnv) ExecHost(ctx context.Context, host string, argv ...string) ([]byte, error) {
+	site, kind, _ := strings.Cut(host, "-")
+	return e.T.Exec(ctx, target.Host{Site: site, Kind: target.HostKind(kind)}, argv...)
 }

@@ -6,20 +6,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/workload"
 )
 
 // runUnderLoadT runs the drill on a fresh lab, bounded well below the
 // scenario's own timeout (the drill takes about 5 s on the lab).
-func runUnderLoadT(t *testing.T, o UnderLoadOptions) (*harness.Env, *report.Report, map[string]any) {
+func runUnderLoadT(t *testing.T, o UnderLoadOptions) (*testEnv, *report.Report, map[string]any) {
 	t.Helper()
 	env := newEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	r := harness.Run(ctx, VPNOutageUnderLoad(o), env)
+	r := runDrill(ctx, VPNOutageUnderLoad(o), env)
 	t.Logf("drill wall time %s", time.Since(start).Round(time.Millisecond))
 	return env, r, writeReport(t, env, r)
 }
@@ -118,7 +117,7 @@ func TestUnderLoad(t *testing.T) {
 // written during the outage is removed from the replica after catch-up.
 func TestUnderLoadFailsOnLostWrite(t *testing.T) {
 	_, r, _ := runUnderLoadT(t, UnderLoadOptions{Conns: 2, Rate: 100,
-		BeforeVerify: damage("DELETE FROM testdb.ping WHERE drill_id = ? AND phase = ? AND writer > 0 ORDER BY id LIMIT 1", string(workload.PhaseDuring)),
+		Verify: VerifyOptions{BeforeVerify: damage("DELETE FROM testdb.ping WHERE drill_id = ? AND phase = ? AND writer > 0 ORDER BY id LIMIT 1", string(workload.PhaseDuring))},
 	})
 	if r.Verdict != report.VerdictFail || r.Metrics.RowsMissingOnReplica < 1 {
 		t.Fatalf("want fail with a missing row, got %s (%d missing): %s", r.Verdict, r.Metrics.RowsMissingOnReplica, r.Diagnosis)

@@ -5,16 +5,16 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
-	"github.com/drdrill/drdrill/harness/workload"
+	"github.com/drdrill/drdrill/harness/fault"
+	"github.com/drdrill/drdrill/harness/target"
 )
 
-// VPNOutageOptions vary the seed drill for tests and for harsher variants.
+// VPNOutageOptions vary the seed drill for tests and harsher variants.
 type VPNOutageOptions struct {
 	// Fault is the registered fault that takes the tunnel down ("tunnel-down").
-	Fault string
-	// BeforeVerify runs after catch-up and before the rows are compared
-	// (tests use it to damage the replica and prove the checks fail).
-	BeforeVerify func(ctx context.Context, env *harness.Env) error
+	Fault  string
+	Params fault.Params
+	Verify VerifyOptions
 }
 
 // VPNOutage is the seed drill (004_…, sections 6–8): VPN down from the AWS
@@ -29,25 +29,25 @@ func VPNOutage(o VPNOutageOptions) harness.Scenario {
 		Name:        "vpn-outage",
 		Description: "the seed drill: VPN down from AWS, write during the outage, recover in the documented order, verify every row",
 		Timeout:     2 * time.Minute,
-		Run: func(ctx context.Context, env *harness.Env) error {
-			var m Marks
-			if err := Baseline(ctx, env, workload.MsgBefore); err != nil {
+		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
+			d := Begin(t, env)
+			if err := d.Baseline(ctx); err != nil {
 				return err
 			}
-			recover, err := Inject(ctx, env, o.Fault, "step 1: VPN down from aws ("+o.Fault+")", &m)
+			in, err := d.Inject(ctx, "step 1: VPN down from "+d.Primary.Name, o.Fault, o.Params)
 			if err != nil {
 				return err
 			}
-			if err := WriteDuringOutage(ctx, env); err != nil {
+			if err := d.WriteDuringOutage(ctx); err != nil {
 				return err
 			}
-			if err := HoldUntilOutageSeen(ctx, env, &m); err != nil {
+			if err := d.HoldUntilOutageSeen(ctx); err != nil {
 				return err
 			}
-			if err := Recover(ctx, env, "step 3: recover in the documented order", &m, recover); err != nil {
+			if err := d.Recover(ctx, "step 3: recover in the documented order", in); err != nil {
 				return err
 			}
-			return VerifyRecovery(ctx, env, &m, VerifyOptions{AfterMsg: workload.MsgAfter, BeforeVerify: o.BeforeVerify})
+			return d.VerifyRecovery(ctx, o.Verify)
 		},
 	}
 }

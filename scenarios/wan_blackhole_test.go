@@ -2,12 +2,10 @@ package scenarios
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/fault"
 	"github.com/drdrill/drdrill/harness/report"
@@ -16,7 +14,7 @@ import (
 
 func TestWANBlackhole(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), WANBlackhole(WANBlackholeOptions{}), env)
+	r := runDrill(context.Background(), WANBlackhole(WANBlackholeOptions{}), env)
 	m := writeReport(t, env, r)
 	if r.Verdict != report.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Diagnosis)
@@ -53,7 +51,7 @@ func TestWANBlackhole(t *testing.T) {
 // fails saying what each gateway is doing; the deferred recovery lifts it.
 func TestWANBlackholeFailsWhenNeverLifted(t *testing.T) {
 	env := newEnv(t)
-	r := harness.Run(context.Background(), WANBlackhole(WANBlackholeOptions{KeepBlackhole: true}), env)
+	r := runDrill(context.Background(), WANBlackhole(WANBlackholeOptions{KeepBlackhole: true}), env)
 	writeReport(t, env, r)
 	if r.Verdict != report.VerdictFail || !reportHasCheck(r, "tunnel_self_healed", check.Fail) {
 		t.Fatalf("want fail at tunnel_self_healed, got %s: %s", r.Verdict, r.Diagnosis)
@@ -82,7 +80,7 @@ func reportHasCheck(r *report.Report, name, verdict string) bool {
 	return false
 }
 
-func assertBlackholeGone(t *testing.T, env *harness.Env) {
+func assertBlackholeGone(t *testing.T, env *testEnv) {
 	t.Helper()
 	for _, h := range []string{"aws-gw", "onprem-gw"} {
 		out, err := env.ExecHost(context.Background(), h, "nft", "list", "tables")
@@ -167,62 +165,3 @@ func TestDPDDeclaredDeadCheck(t *testing.T) {
 	}
 }
 
-func TestIKETimingWindows(t *testing.T) {
-	conf := "charon {\n  # Fast retransmits: 0.5 s base timeout, x1.4, 3 tries.\n  retransmit_timeout = 0.5\n  retransmit_base = 1.4\n  retransmit_tries = 3\n}\n"
-	it, err := parseRetransmit(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if seq := it.sequence(); seq < 3551*time.Millisecond || seq > 3553*time.Millisecond {
-		t.Fatalf("sequence = %s, want 3.552s (0.5+0.7+0.98+1.372)", seq)
-	}
-	it.Sites = []string{"aws", "onprem"}
-	it.DPDDelay = map[string]time.Duration{"aws": 2 * time.Second, "onprem": 2 * time.Second}
-	it.DPDAction = map[string]string{"aws": "restart", "onprem": "restart"}
-	// dpd 2 + 3.552, plus half of it: 8.33 s.
-	if w := it.dpdWindow(); w < 8300*time.Millisecond || w > 8350*time.Millisecond {
-		t.Fatalf("dpdWindow = %s", w)
-	}
-	if w := it.healWindow(); w < 4550*time.Millisecond || w > 4555*time.Millisecond {
-		t.Fatalf("healWindow = %s", w)
-	}
-	if h := it.healHint(); !strings.Contains(h, "both gateways have dpd_action=restart") {
-		t.Fatalf("healHint with restart on both sides: %q", h)
-	}
-	it.DPDAction["onprem"] = "clear"
-	if h := it.healHint(); h != "" || len(it.restarters()) != 1 {
-		t.Fatalf("restart on one side: hint %q restarters %v", h, it.restarters())
-	}
-	it.DPDAction["aws"] = "clear"
-	if h := it.healHint(); !strings.Contains(h, "no gateway re-initiates") {
-		t.Fatalf("healHint with clear on both: %q", h)
-	}
-	def, _ := parseRetransmit("charon {\n}\n")
-	if def.RetransmitTimeout != 4*time.Second || def.RetransmitTries != 5 {
-		t.Fatalf("charon defaults: %+v", def)
-	}
-	if _, err := parseRetransmit("retransmit_tries = 1.2.3\n"); err == nil {
-		t.Fatal("a bad number must be an error")
-	}
-}
-
-func TestCharonTail(t *testing.T) {
-	p := t.TempDir() + "/charon.log"
-	log := "14:42:29 11[IKE] giving up after 3 retransmits\n" +
-		"14:42:29 11[IKE] peer not responding, trying again (2/0)\n" +
-		"14:42:29 11[IKE] queueing IKE_ME task\n" +
-		"14:42:29 11[IKE]   activating IKE_VENDOR task\n" +
-		"14:42:29 11[IKE] initiating IKE_SA onprem-aws[2] to 198.51.100.2\n" +
-		"14:42:29 11[ENC] generating IKE_SA_INIT request 0 [ SA KE No ]\n" +
-		"14:42:29 11[NET] sending packet: from 198.51.100.1[500] to 198.51.100.2[500] (464 bytes)\n"
-	if err := os.WriteFile(p, []byte(log), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got := CharonTail(p, 2)
-	if len(got) != 2 || !strings.Contains(got[0], "trying again (2/0)") || !strings.Contains(got[1], "initiating IKE_SA") {
-		t.Fatalf("CharonTail = %q", got)
-	}
-	if CharonTail(p+".missing", 3) != nil {
-		t.Fatal("a missing log gives nothing")
-	}
-}

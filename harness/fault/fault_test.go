@@ -2,19 +2,36 @@ package fault
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/drdrill/drdrill/harness/target"
 )
 
 func TestRegistry(t *testing.T) {
-	if _, err := New("no-such-fault", nil); err == nil || !strings.Contains(err.Error(), `unknown fault "no-such-fault"`) {
+	if _, err := New("no-such-fault", nil, nil, nil); err == nil || !strings.Contains(err.Error(), `unknown fault "no-such-fault"`) {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := New("tunnel-down", struct{}{}); err == nil || !strings.Contains(err.Error(), "two gateways") {
+	if _, err := New("tunnel-down", fakeTarget{}, nil, nil); err == nil || !strings.Contains(err.Error(), "two gateways") {
 		t.Fatalf("tunnel-down on a target without gateways: got %v", err)
 	}
-	f, err := New("none", nil)
-	if err != nil || f.Inject(context.Background()) != nil || f.Recover(context.Background()) != nil {
+	if _, err := New("tunnel-down", twoSites(), nil, Params{"form": "aws"}); err == nil || !strings.Contains(err.Error(), `unknown parameter "form"`) {
+		t.Fatalf("a typo'd parameter: got %v", err)
+	}
+	if _, err := New("tunnel-down", twoSites(), nil, Params{"from": "mars"}); err == nil || !strings.Contains(err.Error(), `no site "mars"`) {
+		t.Fatalf("a site that does not exist: got %v", err)
+	}
+	if _, err := New("tunnel-down", twoSites(), nil, Params{"ike_timeout": "soon"}); err == nil || !strings.Contains(err.Error(), "ike_timeout") {
+		t.Fatalf("a bad duration: got %v", err)
+	}
+	f, err := New("tunnel-down", twoSites(), nil, Params{"from": "onprem"})
+	if err != nil || f.(*TunnelDown).First.GW.Name() != "onprem" {
+		t.Fatalf("from=onprem: %v", err)
+	}
+	f, err = New("none", nil, nil, nil)
+	ctx := context.Background()
+	if err != nil || f.Inject(ctx) != nil || f.WaitForEffect(ctx) != nil || f.Recover(ctx) != nil || f.WaitRecovered(ctx) != nil {
 		t.Fatalf("none: %v", err)
 	}
 	defer func() {
@@ -22,5 +39,25 @@ func TestRegistry(t *testing.T) {
 			t.Fatal("a duplicate registration must panic")
 		}
 	}()
-	Register("none", "again", nil)
+	Register(Spec{Name: "none"})
+}
+
+// Faults that need a capability name it when the target lacks it.
+func TestFaultsNeedTheirCapabilities(t *testing.T) {
+	for name, want := range map[string]target.Capability{"wan-blackhole": target.CapExec, "one-sided-reset": target.CapExec, "gateway-crash": target.CapRestartGateway} {
+		_, err := New(name, twoSites(), nil, nil)
+		var me *target.MissingError
+		if !errors.As(err, &me) || len(me.Missing) != 1 || me.Missing[0] != want {
+			t.Errorf("%s on a target without %s: %v", name, want, err)
+		}
+	}
+	if _, err := New("wan-blackhole", execTarget{fakeTarget{}, newFakeHosts()}, nil, nil); err == nil || !strings.Contains(err.Error(), "two gateways") {
+		t.Errorf("wan-blackhole without gateways: %v", err)
+	}
+	if _, err := New("wan-blackhole", execTarget{twoSites(), newFakeHosts()}, nil, nil); err != nil {
+		t.Errorf("wan-blackhole on a target with exec: %v", err)
+	}
+	if _, err := New("gateway-crash", restartTarget{twoSites(), &fakeGateways{}}, nil, Params{"site": "aws", "reload": "maybe"}); err == nil || !strings.Contains(err.Error(), "reload") {
+		t.Errorf("gateway-crash reload=maybe: %v", err)
+	}
 }

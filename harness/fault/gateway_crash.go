@@ -2,99 +2,143 @@ package fault
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/poll"
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
 
-// GatewayCrash kills -9 one gateway's charon: no DELETE is sent, the peer
-// keeps its SAs until its DPD finds out. Restart starts charon again and
-// loads the connection and the PSK back over VICI (a charon that restarts
-// knows nothing until it is told). Recover does whatever is still missing:
-// a charon that runs with its VPN loaded, then the tunnel — healed by
-// itself within HealWait, or else brought back in the documented order.
+// GatewayCrash kills -9 one gateway's IKE daemon: no DELETE is sent, the
+// peer keeps its SAs until its DPD finds out (docs/findings.md#gateway-crash).
+// Recover starts it again and has its VPN loaded (a charon that restarts
+// knows nothing until it is told), or — with Reload false, to prove that a
+// drill notices — starts it bare. WaitRecovered makes sure a charon with
+// its VPN runs, then that the tunnel is back: by itself within HealWait,
+// else in the documented order.
 type GatewayCrash struct {
-	// Site is the gateway whose charon is killed (default "onprem").
-	Site     string
-	Gateways GatewayTarget
-	Tunnel   TunnelTarget
-	TL       *timeline.Timeline
-	// HealWait is how long Recover waits for the tunnel to come back by
-	// itself (the survivor's DPD restart) before it recovers in the
-	// documented order.
+	Crashed, Survivor tunnel.Side
+	// First, Second are the documented order's sides (the primary's first).
+	First, Second tunnel.Side
+	Gateways      target.GatewayRestarter
+	TL            *timeline.Timeline
+	// Reload: Recover loads the VPN into the restarted daemon (default).
+	Reload     bool
 	HealWait   time.Duration
+	IKETimings func(ctx context.Context) (tunnel.IKETimings, error)
 	IKETimeout time.Duration
 
 	mu       sync.Mutex
 	injected bool // Inject was called
-	killed   bool // the kill succeeded
-	reloaded bool // charon was restarted with its VPN loaded since the kill
+	reloaded bool // restarted with its VPN loaded since the kill
 }
 
-// DefaultCrashSite is the gateway killed unless told otherwise: the replica's.
-const DefaultCrashSite = "onprem"
-
-// NewGatewayCrash builds the fault for a site ("" is DefaultCrashSite).
-func NewGatewayCrash(g GatewayTarget, t TunnelTarget, site string) *GatewayCrash {
-	if site == "" {
-		site = DefaultCrashSite
-	}
-	return &GatewayCrash{Site: site, Gateways: g, Tunnel: t, TL: t.EventLog(), HealWait: 10 * time.Second, IKETimeout: 10 * time.Second}
+// BareStarter starts a gateway's daemon without its VPN configuration (the
+// lab can; Reload false needs it).
+type BareStarter interface {
+	StartGatewayUnconfigured(ctx context.Context, site string) error
 }
 
 func (f *GatewayCrash) Name() string { return "gateway-crash" }
 
-// Sides returns the crashed gateway's side and the survivor's.
-func (f *GatewayCrash) Sides() (crashed, survivor tunnel.Side, err error) {
-	a, b := f.Tunnel.TunnelSides()
-	switch f.Site {
-	case a.GW.Name():
-		return a, b, nil
-	case b.GW.Name():
-		return b, a, nil
-	}
-	return tunnel.Side{}, tunnel.Side{}, fmt.Errorf("gateway-crash: no gateway %q (have %s, %s)", f.Site, a.GW.Name(), b.GW.Name())
-}
+func (f *GatewayCrash) site() string { return f.Crashed.GW.Name() }
 
 func (f *GatewayCrash) Inject(ctx context.Context) error {
-	if _, _, err := f.Sides(); err != nil {
-		return err
-	}
 	f.mu.Lock()
 	f.injected, f.reloaded = true, false
 	f.mu.Unlock()
 	start := time.Now()
-	if err := f.Gateways.KillGateway(ctx, f.Site); err != nil {
-		return fmt.Errorf("gateway-crash: kill charon on %s: %w", f.Site, err)
+	if err := f.Gateways.KillGateway(ctx, f.site()); err != nil {
+		return fmt.Errorf("gateway-crash: kill charon on %s: %w", f.site(), err)
 	}
-	f.mu.Lock()
-	f.killed = true
-	f.mu.Unlock()
-	f.TL.AddAt(start, "tunnel/"+f.Site, timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "detail": "kill -9 charon on " + f.Site,
+	f.TL.AddAt(start, "tunnel/"+f.site(), timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "detail": "kill -9 charon on " + f.site(),
 		"duration_ms": time.Since(start).Milliseconds()})
+	// The survivor heard nothing: it still holds its SAs.
+	if st, err := f.Survivor.GW.State(ctx, f.Survivor.Want.Connection); err == nil {
+		f.TL.Add("tunnel/"+f.Survivor.GW.Name(), timeline.KindNote, map[string]any{"event": "survivor's SAs after the crash (stale)", "summary": st.Summary()})
+	}
 	return nil
 }
 
-// Restart starts the killed charon again and loads its VPN over VICI.
-func (f *GatewayCrash) Restart(ctx context.Context) error {
+// WaitForEffect returns once the crashed daemon no longer answers.
+func (f *GatewayCrash) WaitForEffect(ctx context.Context) error {
+	return poll.Until(ctx, "charon on "+f.site()+" to stop answering", 20*time.Millisecond, 2*time.Second, func(ctx context.Context) (bool, string, error) {
+		if charonAnswers(ctx, f.Crashed.GW) {
+			return false, "charon answers", nil
+		}
+		return true, "", nil
+	})
+}
+
+// Recover starts the daemon again (with its VPN loaded unless Reload is
+// false). Nothing to do when Inject never ran or a restart already did it.
+func (f *GatewayCrash) Recover(ctx context.Context) error {
+	f.mu.Lock()
+	injected, reloaded := f.injected, f.reloaded
+	f.mu.Unlock()
+	if !injected || reloaded {
+		return nil
+	}
+	if !f.Reload {
+		bs, ok := f.Gateways.(BareStarter)
+		if !ok {
+			return fmt.Errorf("gateway-crash: reload=false: the target cannot start a gateway without its configuration")
+		}
+		f.TL.Add("tunnel/"+f.site(), timeline.KindFault, map[string]any{"fault": f.Name(), "action": "restart",
+			"detail": "charon on " + f.site() + " started WITHOUT its connection and PSK (reload=false)"})
+		return bs.StartGatewayUnconfigured(ctx, f.site())
+	}
+	return f.restart(ctx)
+}
+
+// restart starts the daemon again with its VPN loaded.
+func (f *GatewayCrash) restart(ctx context.Context) error {
 	start := time.Now()
-	err := f.Gateways.RestartGateway(ctx, f.Site)
-	d := map[string]any{"fault": f.Name(), "action": "restart", "detail": "charon on " + f.Site + " started, connection and PSK loaded over VICI",
+	err := f.Gateways.RestartGateway(ctx, f.site())
+	d := map[string]any{"fault": f.Name(), "action": "restart", "detail": "charon on " + f.site() + " started, connection and PSK loaded over VICI",
 		"duration_ms": time.Since(start).Milliseconds()}
 	if err != nil {
 		d["error"] = err.Error()
-		f.TL.AddAt(start, "tunnel/"+f.Site, timeline.KindFault, d)
-		return fmt.Errorf("gateway-crash: restart charon on %s: %w", f.Site, err)
+		f.TL.AddAt(start, "tunnel/"+f.site(), timeline.KindFault, d)
+		return fmt.Errorf("gateway-crash: restart charon on %s: %w", f.site(), err)
 	}
 	f.mu.Lock()
 	f.reloaded = true
 	f.mu.Unlock()
-	f.TL.AddAt(start, "tunnel/"+f.Site, timeline.KindFault, d)
+	f.TL.AddAt(start, "tunnel/"+f.site(), timeline.KindFault, d)
 	return nil
+}
+
+// WaitRecovered makes sure the daemon runs with its VPN loaded (replacing
+// one started without it), then that the tunnel is healthy.
+func (f *GatewayCrash) WaitRecovered(ctx context.Context) error {
+	f.mu.Lock()
+	injected, reloaded := f.injected, f.reloaded
+	f.mu.Unlock()
+	if !injected {
+		return nil
+	}
+	if !reloaded {
+		if _, err := f.Crashed.GW.Conn(ctx, f.Crashed.Want.Connection); err != nil {
+			// Dead, or alive without its connection: replace it.
+			if err := f.Gateways.KillGateway(ctx, f.site()); err != nil {
+				return fmt.Errorf("gateway-crash: recover: kill charon on %s: %w", f.site(), err)
+			}
+			if err := f.restart(ctx); err != nil {
+				return fmt.Errorf("gateway-crash: recover: %w", err)
+			}
+		}
+	}
+	heal := f.HealWait
+	if heal == 0 && f.IKETimings != nil {
+		if it, err := f.IKETimings(ctx); err == nil {
+			heal = it.HealWindow()
+		}
+	}
+	return ensureTunnel(ctx, f.TL, f.Name(), f.First, f.Second, heal, f.IKETimeout)
 }
 
 // charonAnswers reports whether the site's charon answers over VICI.
@@ -105,81 +149,39 @@ func charonAnswers(ctx context.Context, gw *tunnel.Gateway) bool {
 	return err == nil
 }
 
-// Recover makes sure the site's charon runs with its VPN loaded (killing
-// and restarting one that was started some other way since the kill, which
-// may lack it), then that the tunnel is healthy: by itself within HealWait,
-// else in the documented order.
-func (f *GatewayCrash) Recover(ctx context.Context) error {
-	f.mu.Lock()
-	injected, killed, reloaded := f.injected, f.killed, f.reloaded
-	f.mu.Unlock()
-	if !injected {
-		return nil
-	}
-	crashed, _, err := f.Sides()
-	if err != nil {
-		return err
-	}
-	if !reloaded {
-		if killed || !charonAnswers(ctx, crashed.GW) {
-			// A charon started since the kill without going through Restart
-			// may run without its connection: replace it.
-			if err := f.Gateways.KillGateway(ctx, f.Site); err != nil {
-				return fmt.Errorf("gateway-crash: recover: kill charon on %s: %w", f.Site, err)
-			}
-			if err := f.Restart(ctx); err != nil {
-				return fmt.Errorf("gateway-crash: recover: %w", err)
-			}
-		}
-	}
-	return ensureTunnel(ctx, f.Tunnel, f.TL, f.Name(), f.HealWait, f.IKETimeout)
-}
-
-// ensureTunnel returns when both gateways are healthy: healed by themselves
-// within heal while a gateway is trying (has an IKE SA, e.g. CONNECTING
-// after a DPD restart; with none nothing comes back without an initiate),
-// else brought back in the documented order.
-func ensureTunnel(ctx context.Context, t TunnelTarget, tl *timeline.Timeline, name string, heal, ikeTimeout time.Duration) error {
-	first, second := t.TunnelSides()
-	if !anyIKESA(ctx, first, second) {
-		heal = 0
-	}
-	wctx, cancel := context.WithTimeout(ctx, heal)
-	err := tunnel.WaitHealthy(wctx, 20*time.Millisecond, first, second)
-	cancel()
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return err
-	}
-	tl.Add("fault", timeline.KindFault, map[string]any{"fault": name, "action": "recover",
-		"detail": "tunnel did not heal by itself: documented order " + first.GW.Name() + " down; " + second.GW.Name() + " down, " +
-			second.GW.Name() + " up; " + first.GW.Name() + " up", "last_seen": err.Error()})
-	return tunnel.RecoverInOrder(ctx, first, second, tl, ikeTimeout)
-}
-
-// anyIKESA reports whether any side has an IKE SA of its connection.
-func anyIKESA(ctx context.Context, sides ...tunnel.Side) bool {
-	for _, s := range sides {
-		if st, err := s.GW.State(ctx, s.Want.Connection); err == nil && len(st.IKESAs) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 func init() {
-	Register("gateway-crash", "kill -9 one gateway's charon (default onprem), start it again with its VPN loaded over VICI; the tunnel comes back",
-		func(t Target) (Fault, error) {
-			g, ok := t.(GatewayTarget)
-			if !ok {
-				return nil, errors.New("gateway-crash needs a target whose gateways it can kill and restart (a lab)")
+	Register(Spec{Name: "gateway-crash",
+		Description: "kill -9 one gateway's charon (default: the replica's site), start it again with its VPN loaded over VICI; the tunnel comes back",
+		Needs:       []target.Capability{target.CapRestartGateway},
+		Params: []Param{{Name: "site", Default: "the replica's site", Doc: "whose gateway is killed"},
+			{Name: "reload", Default: "true", Doc: "false starts the daemon again without its VPN (the tunnel cannot come back; for tests)"},
+			{Name: "heal_wait", Default: "the heal window of the gateways' IKE timings", Doc: "how long the tunnel may take to heal by itself before the documented order"},
+			{Name: "ike_timeout", Default: "10s", Doc: "bound of each IKE exchange of a documented-order recovery"}},
+		New: func(t target.Target, tl *timeline.Timeline, p Params) (Fault, error) {
+			if err := target.Validate(t); err != nil {
+				return nil, err
 			}
-			tt, ok := t.(TunnelTarget)
-			if !ok {
-				return nil, errors.New("gateway-crash needs a target with two gateways")
+			crashed := target.Replica(t)
+			if s := p.String("site", ""); s != "" {
+				var err error
+				if crashed, err = target.SiteNamed(t, s); err != nil {
+					return nil, fmt.Errorf("gateway-crash: %w", err)
+				}
 			}
-			return NewGatewayCrash(g, tt, ""), nil
-		})
+			reload, err := p.Bool("reload", true)
+			if err != nil {
+				return nil, err
+			}
+			heal, err := p.Duration("heal_wait", 0)
+			if err != nil {
+				return nil, err
+			}
+			ike, err := p.Duration("ike_timeout", 10*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			return &GatewayCrash{Crashed: crashed.Side(), Survivor: target.Other(t, crashed).Side(),
+				First: target.Primary(t).Side(), Second: target.Replica(t).Side(), Gateways: t.(target.GatewayRestarter), TL: tl,
+				Reload: reload, HealWait: heal, IKETimings: t.IKETimings, IKETimeout: ike}, nil
+		}})
 }

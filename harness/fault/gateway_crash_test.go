@@ -17,8 +17,15 @@ func (g *fakeGateways) RestartGateway(context.Context, string) error { g.restart
 // Recover is safe when Inject never ran: it touches nothing.
 func TestGatewayCrashRecoverWithoutInject(t *testing.T) {
 	g := &fakeGateways{}
-	f := &GatewayCrash{Site: "onprem", Gateways: g}
+	tg := restartTarget{twoSites(), g}
+	f, err := New("gateway-crash", tg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := f.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitRecovered(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if g.kills != 0 || g.restarts != 0 {

@@ -10,58 +10,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
 
-// OneSidedReset is seed troubleshooting 1's precondition: one gateway's
-// session is cleaned up and the other never learns of it. The reset side
-// terminates its IKE SA while its DELETE cannot reach the peer (an nftables
-// drop inside the peer's gateway host, lifted right after), so the reset
-// side holds nothing and the stale side still holds an ESTABLISHED IKE SA
-// with an INSTALLED CHILD SA whose SPIs the reset side has forgotten.
+// OneSidedReset makes one gateway (Reset, the seed's AWS) lose its IKE SA
+// while the other (Stale) never learns of it: Reset terminates its SA while
+// Stale drops the DELETE (nftables, on Stale's host), then the drop is
+// removed. Stale keeps an IKE SA and a CHILD SA that Reset does not have:
+// the state the seed's troubleshooting 1 starts from. What strongSwan does
+// next: docs/findings.md#stale-peer.
 //
-// What strongSwan 5.9.8 (kernel-libipsec, the lab's IKEv2 PSK connection)
-// does from there, measured on the lab:
-//
-//   - The reset side's terminate (force, short timeout) sends the DELETE,
-//     retransmits it once, then logs "destroying IKE_SA in state DELETING
-//     without notification". The stale side logs nothing: it never saw it.
-//   - Re-initiating from the STALE side only (the operator skipped "on-prem
-//     down" and ran "on-prem up"): charon refuses locally, "not establishing
-//     CHILD_SA onprem-aws{N} due to existing duplicate {M} with SPIs …", and
-//     sends nothing at all. No retransmits, no second IKE SA: the tunnel
-//     stays half dead — the stale side encrypts into SPIs the peer does not
-//     have, and the peer silently ignores the stale side's IKE messages
-//     (unknown IKE SPI: no answer, nothing logged at the lab's log levels).
-//   - Re-initiating from the RESET side only: the IKE_AUTH request carries
-//     N(INIT_CONTACT) (the reset side has no other IKE SA with that peer) and
-//     the stale side logs "destroying duplicate IKE_SA for peer 'aws.lab',
-//     received INITIAL_CONTACT" and replaces the stale IKE SA (and its CHILD
-//     SA) with the new one. The tunnel is consistent in ~0.1 s; no
-//     retransmits, never two IKE SAs on a side (the responder's half-open SA
-//     is unnamed until IKE_AUTH, and the duplicate is destroyed before the
-//     new one is established).
-//   - Left alone, the stale side heals itself through DPD: with no inbound
-//     ESP for dpd_delay (2 s) it sends a DPD INFORMATIONAL, the peer ignores
-//     it, "retransmit 1..3 of request", "giving up after 3 retransmits"
-//     (0.5 s × 1.4ⁿ, 3 tries ≈ 3.6 s), then its dpd_action acts: on aws
-//     (restart) it re-initiates with INITIAL_CONTACT; on onprem (clear, see
-//     lab.ConnConfig) it drops the stale SAs and the tunnel stays down until
-//     someone initiates. So in this lab a one-sided stale state lives
-//     ≈ 2–4 s + 3.6 s; drills must recognise it before that.
-//   - The seed's literal symptom, IKE_SA_INIT retransmitted until "peer not
-//     responding", is not what a stale peer causes in 5.9.8 (a stale
-//     responder still answers IKE_SA_INIT): it appears when the IKE_SA_INIT
-//     does not reach a charon that answers — the peer's WAN is blackholed or
-//     its charon is down — e.g. the DPD restart above while the WAN is
-//     still dropped.
+// Recover removes the drop (Inject already did, unless it failed halfway).
+// WaitRecovered repairs the tunnel if it is still inconsistent: both sides
+// fully down, then the documented order.
 type OneSidedReset struct {
 	// Reset loses its SAs; Stale keeps them. First and Second are the
 	// documented recovery order (the seed: AWS first).
 	Reset, Stale  tunnel.Side
 	First, Second tunnel.Side
-	Hosts         HostTarget
+	Hosts         target.HostExec
 	TL            *timeline.Timeline
 	// DeleteTimeout is how long the reset side waits for an answer to its
 	// DELETE before destroying its IKE SA anyway.
@@ -80,7 +49,9 @@ const OneSidedTable = "drdrill_one_sided"
 func (f *OneSidedReset) Name() string { return "one-sided-reset" }
 
 // gatewayHost is the lab host of a gateway: "<site>-gw".
-func gatewayHost(s tunnel.Side) string { return s.GW.Name() + "-gw" }
+func gatewayHost(s tunnel.Side) target.Host {
+	return target.Host{Site: s.GW.Name(), Kind: target.GatewayHost}
+}
 
 // StaleSA returns the stale side's IKE SA as the fault left it (zero before
 // Inject succeeded).
@@ -111,7 +82,7 @@ func (f *OneSidedReset) Inject(ctx context.Context) error {
 	// drop IKE and ESP-in-UDP from the peer inside the stale side's host.
 	rule := fmt.Sprintf("add table inet %[1]s ; add chain inet %[1]s input { type filter hook input priority 0 ; policy accept ; } ; "+
 		"add rule inet %[1]s input ip saddr %[2]s udp dport { 500, 4500 } counter drop", OneSidedTable, peer)
-	if out, err := f.Hosts.ExecHost(ctx, gatewayHost(f.Stale), "nft", rule); err != nil {
+	if out, err := f.Hosts.Exec(ctx, gatewayHost(f.Stale), "nft", rule); err != nil {
 		return fmt.Errorf("one-sided reset: drop the DELETE on %s: %w: %s", gatewayHost(f.Stale), err, strings.TrimSpace(string(out)))
 	}
 	result, downLog, derr := ForceDown(ctx, f.Reset, f.DeleteTimeout)
@@ -164,7 +135,7 @@ var packetsRE = regexp.MustCompile(`packets (\d+)`)
 // droppedPackets reads the drop rule's counter: evidence that something
 // (the DELETE, its retransmits) was dropped.
 func (f *OneSidedReset) droppedPackets(ctx context.Context) (int, error) {
-	out, err := f.Hosts.ExecHost(ctx, gatewayHost(f.Stale), "nft", "list table inet "+OneSidedTable)
+	out, err := f.Hosts.Exec(ctx, gatewayHost(f.Stale), "nft", "list table inet "+OneSidedTable)
 	if err != nil {
 		return 0, err
 	}
@@ -178,7 +149,7 @@ func (f *OneSidedReset) droppedPackets(ctx context.Context) (int, error) {
 // unblock removes the drop; adding the table first makes it idempotent.
 func (f *OneSidedReset) unblock(ctx context.Context) error {
 	cmd := fmt.Sprintf("add table inet %[1]s ; delete table inet %[1]s", OneSidedTable)
-	if out, err := f.Hosts.ExecHost(ctx, gatewayHost(f.Stale), "nft", cmd); err != nil {
+	if out, err := f.Hosts.Exec(ctx, gatewayHost(f.Stale), "nft", cmd); err != nil {
 		return fmt.Errorf("one-sided reset: remove the drop on %s: %w: %s", gatewayHost(f.Stale), err, strings.TrimSpace(string(out)))
 	}
 	return nil
@@ -188,7 +159,28 @@ func (f *OneSidedReset) unblock(ctx context.Context) error {
 // both sides (one IKE SA and one CHILD SA each, SPIs matching across the
 // sides — a drill may have repaired it already), brings it back in the
 // documented order. Safe when Inject never ran.
+// WaitForEffect: Inject returns only once the stale state is in place.
+func (f *OneSidedReset) WaitForEffect(ctx context.Context) error {
+	if f.StaleSA().SPIInit == "" {
+		return fmt.Errorf("fault had no effect: %s holds no stale IKE SA", f.Stale.GW.Name())
+	}
+	return nil
+}
+
+// Recover removes the drop of the DELETE.
 func (f *OneSidedReset) Recover(ctx context.Context) error {
+	f.mu.Lock()
+	touched := f.touched
+	f.mu.Unlock()
+	if !touched {
+		return nil
+	}
+	return f.unblock(ctx)
+}
+
+// WaitRecovered repairs an inconsistent tunnel: both sides fully down, then
+// the documented order.
+func (f *OneSidedReset) WaitRecovered(ctx context.Context) error {
 	f.mu.Lock()
 	touched := f.touched
 	f.mu.Unlock()
@@ -346,18 +338,16 @@ func hasChild(list []tunnel.IKESA, want tunnel.ChildSA) bool {
 }
 
 func init() {
-	Register("one-sided-reset", "the first site loses its IKE SA without the second learning of it (its DELETE is dropped): stale state on one side; recover in the documented order",
-		func(t Target) (Fault, error) {
-			tt, ok := t.(TunnelTarget)
-			if !ok {
-				return nil, errors.New("one-sided-reset needs a target with two gateways")
+	Register(Spec{Name: "one-sided-reset",
+		Description: "the primary's site loses its IKE SA without the other learning of it (its DELETE is dropped): stale state on one side; recover in the documented order",
+		Needs:       []target.Capability{target.CapExec},
+		New: func(t target.Target, tl *timeline.Timeline, p Params) (Fault, error) {
+			first, second, err := sides(t, "")
+			if err != nil {
+				return nil, fmt.Errorf("one-sided-reset needs a target with two gateways: %w", err)
 			}
-			ht, ok := t.(HostTarget)
-			if !ok {
-				return nil, errors.New("one-sided-reset needs a target whose hosts can run nft (a lab)")
-			}
-			a, b := tt.TunnelSides()
-			return &OneSidedReset{Reset: a, Stale: b, First: a, Second: b, Hosts: ht, TL: tt.EventLog(),
+			a, b := first.Side(), second.Side()
+			return &OneSidedReset{Reset: a, Stale: b, First: a, Second: b, Hosts: t.(target.HostExec), TL: tl,
 				DeleteTimeout: 300 * time.Millisecond, IKETimeout: 10 * time.Second}, nil
-		})
+		}})
 }

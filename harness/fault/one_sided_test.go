@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
@@ -72,34 +73,26 @@ func TestInconsistencies(t *testing.T) {
 
 type oneSidedHosts struct{ cmds [][]string }
 
-func (f *oneSidedHosts) ExecHost(_ context.Context, host string, argv ...string) ([]byte, error) {
-	f.cmds = append(f.cmds, append([]string{host}, argv...))
+func (f *oneSidedHosts) Exec(_ context.Context, h target.Host, argv ...string) ([]byte, error) {
+	f.cmds = append(f.cmds, append([]string{h.String()}, argv...))
 	return nil, nil
 }
 
-type tunnelOnlyTarget struct{}
-
-func (tunnelOnlyTarget) TunnelSides() (tunnel.Side, tunnel.Side) { return tunnel.Side{}, tunnel.Side{} }
-func (tunnelOnlyTarget) EventLog() *timeline.Timeline            { return timeline.New() }
-
 type oneSidedTarget struct {
-	tunnelOnlyTarget
-	oneSidedHosts
+	fakeTarget
+	*oneSidedHosts
 }
 
 func TestOneSidedResetRegistry(t *testing.T) {
-	if _, err := New("one-sided-reset", struct{}{}); err == nil || !strings.Contains(err.Error(), "two gateways") {
+	if _, err := New("one-sided-reset", oneSidedTarget{fakeTarget{}, &oneSidedHosts{}}, nil, nil); err == nil || !strings.Contains(err.Error(), "two gateways") {
 		t.Fatalf("without gateways: %v", err)
 	}
-	if _, err := New("one-sided-reset", tunnelOnlyTarget{}); err == nil || !strings.Contains(err.Error(), "nft") {
-		t.Fatalf("without hosts: %v", err)
-	}
-	f, err := New("one-sided-reset", &oneSidedTarget{})
+	f, err := New("one-sided-reset", oneSidedTarget{twoSites(), &oneSidedHosts{}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Name() != "one-sided-reset" || Describe("one-sided-reset") == "" {
-		t.Fatalf("name %q description %q", f.Name(), Describe("one-sided-reset"))
+	if s, _ := Lookup("one-sided-reset"); f.Name() != "one-sided-reset" || s.Description == "" {
+		t.Fatalf("name %q description %q", f.Name(), s.Description)
 	}
 }
 
@@ -108,6 +101,9 @@ func TestOneSidedResetRecoverWithoutInject(t *testing.T) {
 	h := &oneSidedHosts{}
 	f := &OneSidedReset{Hosts: h, TL: timeline.New()}
 	if err := f.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitRecovered(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.cmds) != 0 {

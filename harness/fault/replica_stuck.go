@@ -9,14 +9,10 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness/replica"
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
-
-// ReplicaTarget is what replica faults need: the replica's connection.
-type ReplicaTarget interface {
-	ReplicaConn() *replica.Conn
-}
 
 // DefaultStuckRetry is the connect retry ReplicaStuck sets: an hour, so a
 // replica that lost its source sleeps far past any drill window.
@@ -24,25 +20,17 @@ const DefaultStuckRetry = time.Hour
 
 // ReplicaStuck reproduces seed troubleshooting 2 — the replica stays in
 // Connecting after the VPN is back — for real: while the tunnel is up it
-// sets a very long connect retry on the replica (STOP; CHANGE MASTER TO
-// MASTER_CONNECT_RETRY=3600; START; MariaDB 10.11 has no runtime
-// master_retry_count to play with, it is a startup option), then takes the
-// tunnel down as the seed's step 1 does. The IO thread notices the outage
-// after slave_net_timeout (Connecting), its reconnect fails (Last_IO_Errno
-// 2003, "Network is unreachable" on the lab; measured on MariaDB 10.11 it
-// shows up about a second after Connecting), and then it sleeps the connect
-// retry before trying again, so after the documented-order recovery it
-// stays Connecting for up to an hour: only STOP/START REPLICA wakes it.
+// sets a very long connect retry on the replica (keeping its heartbeat:
+// docs/findings.md#mariadb-change-master-heartbeat), then takes the tunnel
+// down as the seed's step 1 does. The IO thread's first reconnect fails and
+// it sleeps the connect retry, so after the tunnel is back it stays
+// Connecting until STOP/START REPLICA.
 //
-// Found on MariaDB 10.11: any CHANGE MASTER that does not name
-// MASTER_HEARTBEAT_PERIOD resets the heartbeat to slave_net_timeout/2 (the
-// lab's 1 s became 1.5 s), so the fault sets the heartbeat it found
-// together with the retry, and Recover restores both (and the net timeout
-// if it differs). MASTER_USE_GTID is kept.
-//
-// Recover brings the tunnel back in the documented order if it is not
-// healthy, then restores the timings read before Inject changed anything,
-// and verifies them; it runs on every path (the drill defers it).
+// Recover restores the timings read before Inject changed anything (which
+// restarts the replica threads) and brings the tunnel back in the
+// documented order if it is not healthy; WaitRecovered waits for the tunnel
+// and the IO thread. Drills that want to see the replica stuck recover the
+// tunnel themselves and leave Recover for the end.
 type ReplicaStuck struct {
 	Replica       *replica.Conn
 	First, Second tunnel.Side
@@ -141,17 +129,35 @@ func (f *ReplicaStuck) Recover(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// healthyNow looks once at each side: nil when all are Healthy.
-func healthyNow(ctx context.Context, sides ...tunnel.Side) error {
-	var errs []error
-	for _, s := range sides {
-		st, err := s.GW.State(ctx, s.Want.Connection)
-		if err == nil {
-			err = st.Healthy(s.Want)
+// WaitForEffect returns once the replica's IO thread has left Yes with an
+// IO error (its reconnect failed: it now sleeps the connect retry).
+func (f *ReplicaStuck) WaitForEffect(ctx context.Context) error {
+	orig, _ := f.Original()
+	ctx, cancel := context.WithTimeout(ctx, orig.OutageDetectWindow()+orig.ConnectRetry+orig.NetTimeout)
+	defer cancel()
+	_, err := replica.WaitFor(ctx, f.Replica, 20*time.Millisecond, "IO thread Connecting with a last IO error",
+		func(s replica.Status) bool { return s.IO != replica.IOYes && s.LastIOErrno != 0 })
+	return err
+}
+
+// WaitRecovered returns once the tunnel is healthy and the IO thread Yes.
+func (f *ReplicaStuck) WaitRecovered(ctx context.Context) error {
+	f.mu.Lock()
+	orig, saved, touched := f.orig, f.saved, f.tunnelTouched
+	f.mu.Unlock()
+	if touched {
+		if err := ensureTunnel(ctx, f.TL, f.Name(), f.First, f.Second, 0, f.IKETimeout); err != nil {
+			return err
 		}
-		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	if saved {
+		wctx, cancel := context.WithTimeout(ctx, orig.ReconnectWindow())
+		defer cancel()
+		if _, err := replica.WaitIO(wctx, f.Replica, 20*time.Millisecond, replica.IOYes); err != nil {
+			return fmt.Errorf("replica stuck: after recovery: %w", err)
+		}
+	}
+	return nil
 }
 
 func (f *ReplicaStuck) restore(ctx context.Context, orig replica.Timings) error {
@@ -239,18 +245,19 @@ func TimingStatements(f replica.Flavor, t replica.Timings, netTimeout bool) ([]s
 }
 
 func init() {
-	Register("replica-stuck-connecting", "set an hour's connect retry on the replica, then take the tunnel down from the first site: the IO thread stays Connecting after recovery; Recover restores the timings",
-		func(t Target) (Fault, error) {
-			tt, ok := t.(TunnelTarget)
-			if !ok {
-				return nil, errors.New("replica-stuck-connecting needs a target with two gateways")
+	Register(Spec{Name: "replica-stuck-connecting",
+		Description: "set an hour's connect retry on the replica, then take the tunnel down from the primary's site: the IO thread stays Connecting after the tunnel is back; Recover restores the timings",
+		Params:      []Param{{Name: "connect_retry", Default: "1h", Doc: "the connect retry set on the replica"}},
+		New: func(t target.Target, tl *timeline.Timeline, p Params) (Fault, error) {
+			first, second, err := sides(t, "")
+			if err != nil {
+				return nil, fmt.Errorf("replica-stuck-connecting needs a target with two gateways and a replica: %w", err)
 			}
-			rt, ok := t.(ReplicaTarget)
-			if !ok || rt.ReplicaConn() == nil {
-				return nil, errors.New("replica-stuck-connecting needs a target with a replica")
+			retry, err := p.Duration("connect_retry", DefaultStuckRetry)
+			if err != nil {
+				return nil, err
 			}
-			a, b := tt.TunnelSides()
-			return &ReplicaStuck{Replica: rt.ReplicaConn(), First: a, Second: b, TL: tt.EventLog(),
-				StuckRetry: DefaultStuckRetry, IKETimeout: 10 * time.Second}, nil
-		})
+			return &ReplicaStuck{Replica: target.Replica(t).DB, First: first.Side(), Second: second.Side(), TL: tl,
+				StuckRetry: retry, IKETimeout: 10 * time.Second}, nil
+		}})
 }

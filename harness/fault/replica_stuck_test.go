@@ -66,24 +66,16 @@ func TestSameTimings(t *testing.T) {
 	}
 }
 
-type stuckReplicaTarget struct {
-	tunnelOnlyTarget
-	c *replica.Conn
-}
-
-func (w stuckReplicaTarget) ReplicaConn() *replica.Conn { return w.c }
-
 func TestReplicaStuckRegistry(t *testing.T) {
-	if _, err := New("replica-stuck-connecting", struct{}{}); err == nil || !strings.Contains(err.Error(), "two gateways") {
+	if _, err := New("replica-stuck-connecting", fakeTarget{}, nil, nil); err == nil || !strings.Contains(err.Error(), "two gateways") {
 		t.Fatalf("without gateways: %v", err)
 	}
-	if _, err := New("replica-stuck-connecting", tunnelOnlyTarget{}); err == nil || !strings.Contains(err.Error(), "replica") {
-		t.Fatalf("without a replica: %v", err)
+	tg := twoSites()
+	tg.sites[1].DB = nil
+	if _, err := New("replica-stuck-connecting", tg, nil, nil); err == nil || !strings.Contains(err.Error(), "database") {
+		t.Fatalf("without a replica database: %v", err)
 	}
-	if _, err := New("replica-stuck-connecting", stuckReplicaTarget{}); err == nil || !strings.Contains(err.Error(), "replica") {
-		t.Fatalf("with a nil replica: %v", err)
-	}
-	f, err := New("replica-stuck-connecting", stuckReplicaTarget{c: &replica.Conn{}})
+	f, err := New("replica-stuck-connecting", twoSites(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +86,10 @@ func TestReplicaStuckRegistry(t *testing.T) {
 	if _, ok := rs.Original(); ok {
 		t.Fatal("no original timings before Inject")
 	}
+	f, err = New("replica-stuck-connecting", twoSites(), nil, Params{"connect_retry": "10m"})
+	if err != nil || f.(*ReplicaStuck).StuckRetry != 10*time.Minute {
+		t.Fatalf("connect_retry=10m: %v", err)
+	}
 }
 
 // Recover before any Inject has nothing to restore and touches nothing
@@ -101,6 +97,9 @@ func TestReplicaStuckRegistry(t *testing.T) {
 func TestReplicaStuckRecoverWithoutInject(t *testing.T) {
 	f := &ReplicaStuck{TL: timeline.New()}
 	if err := f.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitRecovered(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

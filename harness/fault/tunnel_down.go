@@ -4,61 +4,98 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/poll"
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
 
-// TunnelTarget is what tunnel faults need: both gateways, what healthy looks
-// like on each, and the timeline to record into.
-type TunnelTarget interface {
-	// TunnelSides returns the side the outage is caused from (the seed: AWS)
-	// and the other side.
-	TunnelSides() (first, second tunnel.Side)
-	EventLog() *timeline.Timeline
-}
-
-// TunnelDown is the seed's step 1: `ipsec down onprem-aws` on the AWS side
-// (terminate the IKE SA, which sends a DELETE). Recover is the seed's
-// documented order: AWS down; on-prem down, on-prem up; AWS up.
+// TunnelDown is the seed's step 1: `ipsec down onprem-aws` on the first
+// side (terminate the IKE SA, which sends a DELETE). Recover is the seed's
+// documented order: first down; second down, second up; first up.
 type TunnelDown struct {
 	First, Second tunnel.Side
 	TL            *timeline.Timeline
 	IKETimeout    time.Duration
+
+	mu       sync.Mutex
+	injected bool
 }
 
 func (f *TunnelDown) Name() string { return "tunnel-down" }
 
 func (f *TunnelDown) Inject(ctx context.Context) error {
+	f.mu.Lock()
+	f.injected = true
+	f.mu.Unlock()
 	_, err := f.First.GW.Down(ctx, f.First.Want.Connection, 2*time.Second)
-	src := "tunnel/" + f.First.GW.Name()
 	if errors.Is(err, tunnel.ErrNoMatchingSA) {
-		// Nothing to take down means the drill is not starting from a healthy
-		// tunnel: that is an error, not an expected outcome here.
+		// Nothing to take down: the drill did not start from a healthy tunnel.
 		return fmt.Errorf("tunnel down from %s: nothing to terminate: the tunnel was not up", f.First.GW.Name())
 	}
 	if err != nil {
 		return fmt.Errorf("tunnel down from %s: %w", f.First.GW.Name(), err)
 	}
-	f.TL.Add(src, timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "detail": "terminate IKE SA " + f.First.Want.Connection})
+	f.TL.Add("tunnel/"+f.First.GW.Name(), timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "detail": "terminate IKE SA " + f.First.Want.Connection})
 	return nil
 }
 
+// WaitForEffect returns once the first side holds no IKE SA of the connection.
+func (f *TunnelDown) WaitForEffect(ctx context.Context) error {
+	return noIKESA(ctx, f.First, 2*time.Second)
+}
+
+// noIKESA waits until a side holds no IKE SA of its connection.
+func noIKESA(ctx context.Context, s tunnel.Side, timeout time.Duration) error {
+	return poll.Until(ctx, s.GW.Name()+" without an IKE SA of "+s.Want.Connection, 20*time.Millisecond, timeout,
+		func(ctx context.Context) (bool, string, error) {
+			st, err := s.GW.State(ctx, s.Want.Connection)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return len(st.IKESAs) == 0, st.Summary(), nil
+		})
+}
+
 func (f *TunnelDown) Recover(ctx context.Context) error {
-	f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover", "detail": "documented order: " +
-		f.First.GW.Name() + " down; " + f.Second.GW.Name() + " down, " + f.Second.GW.Name() + " up; " + f.First.GW.Name() + " up"})
+	if !f.wasInjected() {
+		return nil
+	}
+	f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover",
+		"detail": "documented order: " + documentedOrder(f.First.GW.Name(), f.Second.GW.Name())})
 	return tunnel.RecoverInOrder(ctx, f.First, f.Second, f.TL, f.IKETimeout)
 }
 
+func (f *TunnelDown) WaitRecovered(ctx context.Context) error {
+	if !f.wasInjected() {
+		return nil
+	}
+	return ensureTunnel(ctx, f.TL, f.Name(), f.First, f.Second, 0, f.IKETimeout)
+}
+
+func (f *TunnelDown) wasInjected() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.injected
+}
+
 func init() {
-	Register("tunnel-down", "terminate the IKE SA from the first site (the seed: ipsec down onprem-aws on AWS); recover in the documented order",
-		func(t Target) (Fault, error) {
-			tt, ok := t.(TunnelTarget)
-			if !ok {
-				return nil, errors.New("tunnel-down needs a target with two gateways")
+	Register(Spec{Name: "tunnel-down",
+		Description: "terminate the IKE SA from one site (the seed: ipsec down onprem-aws on AWS); recover in the documented order",
+		Params: []Param{{Name: "from", Default: "the primary's site", Doc: "the site whose gateway terminates the IKE SA"},
+			{Name: "ike_timeout", Default: "10s", Doc: "bound of each IKE exchange of the recovery"}},
+		New: func(t target.Target, tl *timeline.Timeline, p Params) (Fault, error) {
+			first, second, err := sides(t, p.String("from", ""))
+			if err != nil {
+				return nil, fmt.Errorf("tunnel-down needs a target with two gateways: %w", err)
 			}
-			a, b := tt.TunnelSides()
-			return &TunnelDown{First: a, Second: b, TL: tt.EventLog(), IKETimeout: 10 * time.Second}, nil
-		})
+			ike, err := p.Duration("ike_timeout", 10*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			return &TunnelDown{First: first.Side(), Second: second.Side(), TL: tl, IKETimeout: ike}, nil
+		}})
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/poll"
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
@@ -27,7 +29,7 @@ const (
 
 // BlackholeEnd is one gateway of the blackhole.
 type BlackholeEnd struct {
-	Host string // lab host the commands run on ("aws-gw")
+	Host target.Host // the gateway's host, where the commands run
 	// Addr and PeerAddr are the gateway's and its peer's WAN addresses
 	// (the IKE SA's local and remote host). Only Inject needs them.
 	Addr, PeerAddr string
@@ -39,79 +41,52 @@ type BlackholeEnd struct {
 
 // WANBlackhole makes the WAN between the two gateways drop traffic
 // silently, as a dead link or a filtering middlebox does: no DELETE, no
-// ICMP, nothing. Each gateway
+// ICMP, nothing. Each gateway drops, in an nftables input chain, IKE/NAT-T
+// and ESP from its peer (an output drop is not silent), and gets a
+// blackhole route for the other site's subnets (so that, once DPD removed
+// the SA, forwarded packets vanish instead of drawing an ICMP unreachable).
+// Why each piece: docs/findings.md#silent-wan.
 //
-//   - drops, in an nftables input chain, the IKE/NAT-T (udp 500, 4500) and
-//     ESP packets coming from its peer's WAN address. Dropping on the
-//     receiving side (both gateways, so both directions) keeps the sender's
-//     sendto() successful: an output-chain drop makes it fail with EPERM
-//     ("error writing to socket: Operation not permitted" in charon.log),
-//     which no real WAN does. With kernel-libipsec all ESP is ESP-in-UDP on
-//     4500 (charon reports "remote host is behind NAT" to force it), the
-//     esp rule is there for other kernels;
-//   - gets a blackhole route for the other site's subnets in its main
-//     table. While the CHILD SA exists kernel-libipsec's route in table 220
-//     (rule 220, before main) wins and the traffic goes into the tunnel and
-//     vanishes on the WAN; once DPD has removed the SA the lab gateway would
-//     otherwise answer ICMP net unreachable (no route), which makes the
-//     replica fail fast with errno 101. A blackhole route drops forwarded
-//     packets without ICMP, so the replica's reconnects time out (errno 110)
-//     as they do behind a real silent WAN. (An nftables forward-chain drop
-//     does not work for this: a packet with no route never reaches the
-//     forward hook, it is answered with ICMP at the routing decision.)
-//
-// Lift deletes the table and the routes on both gateways, whatever Inject
-// got to, and verifies that they are gone; Recover lifts and then makes
-// sure the tunnel is back.
+// Recover lifts the blackhole on both gateways, whatever Inject got to,
+// and verifies it is gone; it does nothing to the tunnel. WaitRecovered
+// waits HealWait for the tunnel to heal by itself (DPD restart), else
+// brings it back in the documented order.
 type WANBlackhole struct {
-	Hosts  HostTarget
-	Tunnel TunnelTarget // the two gateways; nil when Ends are given
-	TL     *timeline.Timeline
+	Hosts target.HostExec
+	// Sides are the two gateways (the documented order's first first);
+	// empty when Ends are given.
+	Sides []tunnel.Side
+	TL    *timeline.Timeline
 
 	// Ends are the two gateways. When empty, Inject resolves them from the
 	// tunnel (hosts, subnets, and the WAN addresses of the established IKE
 	// SA) and Recover from the tunnel's expectations (hosts and subnets).
 	Ends []BlackholeEnd
-	// HostOf names a site's gateway host; nil is site+"-gw" (the lab).
-	HostOf func(site string) string
 
-	// HealWait is how long Recover waits, after the lift, for the tunnel to
-	// come back by itself before it recovers in the documented order.
+	// HealWait is how long WaitRecovered waits for the tunnel to come back
+	// by itself before it recovers in the documented order; 0: the heal
+	// window of the target's IKE timings (read when needed).
 	HealWait   time.Duration
+	IKETimings func(ctx context.Context) (tunnel.IKETimings, error)
 	IKETimeout time.Duration
+	// EffectTimeout bounds WaitForEffect.
+	EffectTimeout time.Duration
 
 	mu       sync.Mutex
 	resolved []BlackholeEnd // what Inject acted on
 	lifted   bool           // Lift succeeded since the last Inject
 }
 
-// NewWANBlackhole builds the fault against a target with hosts and two
-// gateways.
-func NewWANBlackhole(h HostTarget, t TunnelTarget) *WANBlackhole {
-	return &WANBlackhole{Hosts: h, Tunnel: t, TL: t.EventLog(), HealWait: 10 * time.Second, IKETimeout: 10 * time.Second}
-}
-
 func (f *WANBlackhole) Name() string { return "wan-blackhole" }
-
-func (f *WANBlackhole) hostOf(site string) string {
-	if f.HostOf != nil {
-		return f.HostOf(site)
-	}
-	return site + "-gw"
-}
 
 // staticEnds are the ends without WAN addresses: enough for Recover.
 func (f *WANBlackhole) staticEnds() []BlackholeEnd {
 	if len(f.Ends) > 0 {
 		return f.Ends
 	}
-	if f.Tunnel == nil {
-		return nil
-	}
-	a, b := f.Tunnel.TunnelSides()
 	var out []BlackholeEnd
-	for _, s := range []tunnel.Side{a, b} {
-		out = append(out, BlackholeEnd{Host: f.hostOf(s.GW.Name()), RemoteSubnets: s.Want.RemoteTS})
+	for _, s := range f.Sides {
+		out = append(out, BlackholeEnd{Host: target.Host{Site: s.GW.Name(), Kind: target.GatewayHost}, RemoteSubnets: s.Want.RemoteTS})
 	}
 	return out
 }
@@ -122,17 +97,16 @@ func (f *WANBlackhole) resolve(ctx context.Context) ([]BlackholeEnd, error) {
 	if len(f.Ends) > 0 {
 		return f.Ends, nil
 	}
-	if f.Tunnel == nil {
+	if len(f.Sides) == 0 {
 		return nil, errors.New("wan-blackhole: no gateways")
 	}
-	a, b := f.Tunnel.TunnelSides()
 	var out []BlackholeEnd
-	for _, s := range []tunnel.Side{a, b} {
+	for _, s := range f.Sides {
 		st, err := s.GW.State(ctx, s.Want.Connection)
 		if err != nil {
 			return nil, fmt.Errorf("wan-blackhole: read %s's WAN addresses: %w", s.GW.Name(), err)
 		}
-		e := BlackholeEnd{Host: f.hostOf(s.GW.Name()), RemoteSubnets: s.Want.RemoteTS}
+		e := BlackholeEnd{Host: target.Host{Site: s.GW.Name(), Kind: target.GatewayHost}, RemoteSubnets: s.Want.RemoteTS}
 		for _, ike := range st.IKESAs {
 			if ike.Name == s.Want.Connection && ike.State == "ESTABLISHED" && ike.LocalHost != "" && ike.RemoteHost != "" {
 				e.Addr, e.PeerAddr = ike.LocalHost, ike.RemoteHost
@@ -150,7 +124,7 @@ func (f *WANBlackhole) resolve(ctx context.Context) ([]BlackholeEnd, error) {
 
 // Validate checks what goes into the commands: addresses, prefixes, host.
 func (e BlackholeEnd) Validate(needAddrs bool) error {
-	if e.Host == "" || strings.ContainsAny(e.Host, " /;") {
+	if e.Host.Site == "" || strings.ContainsAny(e.Host.String(), " /;") {
 		return fmt.Errorf("wan-blackhole: bad host %q", e.Host)
 	}
 	if needAddrs {
@@ -219,39 +193,68 @@ func (f *WANBlackhole) Inject(ctx context.Context) error {
 	f.mu.Unlock()
 	for _, e := range ends {
 		for _, argv := range InjectCommands(BlackholeTable, e) {
-			if _, err := f.Hosts.ExecHost(ctx, e.Host, argv...); err != nil {
+			if _, err := f.Hosts.Exec(ctx, e.Host, argv...); err != nil {
 				return fmt.Errorf("wan-blackhole on %s: %w", e.Host, err)
 			}
 		}
-		f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "host": e.Host,
+		f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "host": e.Host.String(),
 			"detail": fmt.Sprintf("drop udp 500/4500 and esp from %s to %s (nft table inet %s); blackhole route %s",
 				e.PeerAddr, e.Addr, BlackholeTable, strings.Join(e.RemoteSubnets, ", "))})
 	}
 	return nil
 }
 
-// Recover lifts the blackhole (unless Lift already did) and then makes
-// sure the tunnel is back: healed by itself within HealWait while a gateway
-// is re-initiating, else in the documented order.
-func (f *WANBlackhole) Recover(ctx context.Context) error {
+// WaitForEffect returns once a gateway has dropped a packet of its peer.
+func (f *WANBlackhole) WaitForEffect(ctx context.Context) error {
+	f.mu.Lock()
+	ends := f.resolved
+	f.mu.Unlock()
+	timeout := f.EffectTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	return poll.Until(ctx, "the blackhole to drop a packet", 20*time.Millisecond, timeout, func(ctx context.Context) (bool, string, error) {
+		var n int64
+		for _, e := range ends {
+			if d := f.dropped(ctx, e.Host); d > 0 {
+				n += d
+			}
+		}
+		return n > 0, fmt.Sprintf("%d packets dropped", n), nil
+	})
+}
+
+// WaitRecovered lifts the blackhole if Recover did not, then makes sure the
+// tunnel is back: healed by itself within HealWait while a gateway is
+// re-initiating, else in the documented order.
+func (f *WANBlackhole) WaitRecovered(ctx context.Context) error {
 	f.mu.Lock()
 	lifted := f.lifted
 	f.mu.Unlock()
 	if !lifted {
-		if err := f.Lift(ctx); err != nil {
+		if err := f.Recover(ctx); err != nil {
 			return err
 		}
 	}
-	if f.Tunnel == nil {
+	if len(f.Sides) < 2 {
 		return nil
 	}
-	return ensureTunnel(ctx, f.Tunnel, f.TL, f.Name(), f.HealWait, f.IKETimeout)
+	heal := f.HealWait
+	if heal == 0 && f.IKETimings != nil {
+		if it, err := f.IKETimings(ctx); err == nil {
+			heal = it.HealWindow()
+		}
+	}
+	if heal == 0 {
+		heal = 10 * time.Second
+	}
+	return ensureTunnel(ctx, f.TL, f.Name(), f.Sides[0], f.Sides[1], heal, f.IKETimeout)
 }
 
-// Lift removes the blackhole on every end, even when one of them fails,
+// Recover removes the blackhole on every end, even when one of them fails,
 // and verifies that the table and the routes are gone. It does nothing to
 // the tunnel: drills watch it heal by itself.
-func (f *WANBlackhole) Lift(ctx context.Context) error {
+func (f *WANBlackhole) Recover(ctx context.Context) error {
 	f.mu.Lock()
 	ends := f.resolved
 	f.mu.Unlock()
@@ -266,14 +269,14 @@ func (f *WANBlackhole) Lift(ctx context.Context) error {
 		dropped := f.dropped(ctx, e.Host)
 		var hostErrs []error
 		for _, argv := range RecoverCommands(BlackholeTable, e) {
-			if _, err := f.Hosts.ExecHost(ctx, e.Host, argv...); err != nil {
+			if _, err := f.Hosts.Exec(ctx, e.Host, argv...); err != nil {
 				hostErrs = append(hostErrs, err)
 			}
 		}
 		if err := f.verifyGone(ctx, e); err != nil {
 			hostErrs = append(hostErrs, err)
 		}
-		d := map[string]any{"fault": f.Name(), "action": "recover", "host": e.Host, "detail": "nft table inet " + BlackholeTable + " and blackhole routes removed"}
+		d := map[string]any{"fault": f.Name(), "action": "recover", "host": e.Host.String(), "detail": "nft table inet " + BlackholeTable + " and blackhole routes removed"}
 		if dropped >= 0 {
 			d["dropped_packets"] = dropped
 		}
@@ -294,8 +297,8 @@ func (f *WANBlackhole) Lift(ctx context.Context) error {
 var counterRE = regexp.MustCompile(`counter packets (\d+) bytes`)
 
 // dropped reads the table's counters (-1 when the table is not there).
-func (f *WANBlackhole) dropped(ctx context.Context, host string) int64 {
-	out, err := f.Hosts.ExecHost(ctx, host, "nft", "list", "table", "inet", BlackholeTable)
+func (f *WANBlackhole) dropped(ctx context.Context, host target.Host) int64 {
+	out, err := f.Hosts.Exec(ctx, host, "nft", "list", "table", "inet", BlackholeTable)
 	if err != nil {
 		return -1
 	}
@@ -315,7 +318,7 @@ func SumCounters(listing string) int64 {
 // verifyGone checks that neither the table nor a blackhole route of the
 // fault is left on the end's host.
 func (f *WANBlackhole) verifyGone(ctx context.Context, e BlackholeEnd) error {
-	out, err := f.Hosts.ExecHost(ctx, e.Host, "nft", "list", "tables")
+	out, err := f.Hosts.Exec(ctx, e.Host, "nft", "list", "tables")
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -324,7 +327,7 @@ func (f *WANBlackhole) verifyGone(ctx context.Context, e BlackholeEnd) error {
 			return fmt.Errorf("verify: nft table inet %s is still there", BlackholeTable)
 		}
 	}
-	out, err = f.Hosts.ExecHost(ctx, e.Host, "ip", "route", "show", "type", "blackhole", "proto", BlackholeRouteProto)
+	out, err = f.Hosts.Exec(ctx, e.Host, "ip", "route", "show", "type", "blackhole", "proto", BlackholeRouteProto)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -335,16 +338,25 @@ func (f *WANBlackhole) verifyGone(ctx context.Context, e BlackholeEnd) error {
 }
 
 func init() {
-	Register("wan-blackhole", "drop IKE/NAT-T/ESP between the gateways silently (nftables) and blackhole the other site's subnet; lift it and let DPD heal the tunnel",
-		func(t Target) (Fault, error) {
-			h, ok := t.(HostTarget)
-			if !ok {
-				return nil, errors.New("wan-blackhole needs a target whose hosts it can run commands on (a lab)")
+	Register(Spec{Name: "wan-blackhole",
+		Description: "drop IKE/NAT-T/ESP between the gateways silently (nftables) and blackhole the other site's subnet; lift it and let DPD heal the tunnel",
+		Needs:       []target.Capability{target.CapExec},
+		Params: []Param{{Name: "heal_wait", Default: "the heal window of the gateways' IKE timings", Doc: "how long the tunnel may take to heal by itself before the documented order"},
+			{Name: "ike_timeout", Default: "10s", Doc: "bound of each IKE exchange of a documented-order recovery"}},
+		New: func(t target.Target, tl *timeline.Timeline, p Params) (Fault, error) {
+			first, second, err := sides(t, "")
+			if err != nil {
+				return nil, fmt.Errorf("wan-blackhole needs a target with two gateways: %w", err)
 			}
-			tt, ok := t.(TunnelTarget)
-			if !ok {
-				return nil, errors.New("wan-blackhole needs a target with two gateways")
+			heal, err := p.Duration("heal_wait", 0)
+			if err != nil {
+				return nil, err
 			}
-			return NewWANBlackhole(h, tt), nil
-		})
+			ike, err := p.Duration("ike_timeout", 10*time.Second)
+			if err != nil {
+				return nil, err
+			}
+			return &WANBlackhole{Hosts: t.(target.HostExec), Sides: []tunnel.Side{first.Side(), second.Side()}, TL: tl,
+				HealWait: heal, IKETimings: t.IKETimings, IKETimeout: ike}, nil
+		}})
 }

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 )
 
@@ -26,7 +28,8 @@ func newFakeHosts() *fakeHosts {
 	return &fakeHosts{table: map[string]bool{}, routes: map[string][]string{}}
 }
 
-func (h *fakeHosts) ExecHost(_ context.Context, host string, argv ...string) ([]byte, error) {
+func (h *fakeHosts) Exec(_ context.Context, th target.Host, argv ...string) ([]byte, error) {
+	host := th.String()
 	h.calls = append(h.calls, host+": "+strings.Join(argv, " "))
 	if h.failAt == len(h.calls) {
 		return []byte("boom"), fmt.Errorf("%s: exit status 1: boom", strings.Join(argv, " "))
@@ -63,10 +66,12 @@ func (h *fakeHosts) ExecHost(_ context.Context, host string, argv ...string) ([]
 	return nil, nil
 }
 
+func gw(site string) target.Host { return target.Host{Site: site, Kind: target.GatewayHost} }
+
 func testEnds() []BlackholeEnd {
 	return []BlackholeEnd{
-		{Host: "aws-gw", Addr: "198.51.100.1", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"192.168.64.0/24"}},
-		{Host: "onprem-gw", Addr: "198.51.100.2", PeerAddr: "198.51.100.1", RemoteSubnets: []string{"10.20.0.0/16"}},
+		{Host: gw("aws"), Addr: "198.51.100.1", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"192.168.64.0/24"}},
+		{Host: gw("onprem"), Addr: "198.51.100.2", PeerAddr: "198.51.100.1", RemoteSubnets: []string{"10.20.0.0/16"}},
 	}
 }
 
@@ -95,17 +100,17 @@ func TestBlackholeCommands(t *testing.T) {
 
 func TestBlackholeValidate(t *testing.T) {
 	for _, e := range []BlackholeEnd{
-		{Host: "aws-gw", Addr: "198.51.100.1; flush ruleset", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"10.20.0.0/16"}},
-		{Host: "aws-gw", Addr: "198.51.100.1", PeerAddr: "", RemoteSubnets: []string{"10.20.0.0/16"}},
-		{Host: "aws-gw", Addr: "198.51.100.1", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"10.20.0.0"}},
-		{Host: "aws-gw", Addr: "198.51.100.1", PeerAddr: "198.51.100.2"},
-		{Host: "", Addr: "198.51.100.1", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"10.20.0.0/16"}},
+		{Host: gw("aws"), Addr: "198.51.100.1; flush ruleset", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"10.20.0.0/16"}},
+		{Host: gw("aws"), Addr: "198.51.100.1", PeerAddr: "", RemoteSubnets: []string{"10.20.0.0/16"}},
+		{Host: gw("aws"), Addr: "198.51.100.1", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"10.20.0.0"}},
+		{Host: gw("aws"), Addr: "198.51.100.1", PeerAddr: "198.51.100.2"},
+		{Host: target.Host{}, Addr: "198.51.100.1", PeerAddr: "198.51.100.2", RemoteSubnets: []string{"10.20.0.0/16"}},
 	} {
 		if err := e.Validate(true); err == nil {
 			t.Errorf("Validate(%+v) = nil, want an error", e)
 		}
 	}
-	f := &WANBlackhole{Hosts: newFakeHosts(), TL: timeline.New(), Ends: []BlackholeEnd{{Host: "aws-gw", Addr: "x", PeerAddr: "y", RemoteSubnets: []string{"10.20.0.0/16"}}}}
+	f := &WANBlackhole{Hosts: newFakeHosts(), TL: timeline.New(), Ends: []BlackholeEnd{{Host: gw("aws"), Addr: "x", PeerAddr: "y", RemoteSubnets: []string{"10.20.0.0/16"}}}}
 	if err := f.Inject(context.Background()); err == nil || !strings.Contains(err.Error(), "not an IPv4 address") {
 		t.Fatalf("Inject with a bad address: %v", err)
 	}
@@ -139,15 +144,15 @@ func TestBlackholeInjectThenRecover(t *testing.T) {
 	if len(dropped) != 2 || dropped[0] != int64(9) {
 		t.Fatalf("recover events should carry the drop counters (9 each): %v", dropped)
 	}
-	// A second Recover (the deferred one) is harmless and, the lift being
-	// verified, runs nothing.
+	// WaitRecovered (the deferred one) is harmless and, the lift being
+	// verified, runs nothing (no sides: no tunnel to wait for).
 	n := len(h.calls)
-	if err := f.Recover(context.Background()); err != nil || len(h.calls) != n {
-		t.Fatalf("second Recover: %v, %d more commands", err, len(h.calls)-n)
+	if err := f.WaitRecovered(context.Background()); err != nil || len(h.calls) != n {
+		t.Fatalf("WaitRecovered after Recover: %v, %d more commands", err, len(h.calls)-n)
 	}
-	// Lift itself can always run again.
-	if err := f.Lift(context.Background()); err != nil {
-		t.Fatalf("Lift again: %v", err)
+	// Recover itself can always run again.
+	if err := f.Recover(context.Background()); err != nil {
+		t.Fatalf("Recover again: %v", err)
 	}
 	// A new Inject must be lifted again by Recover.
 	if err := f.Inject(context.Background()); err != nil {
@@ -246,14 +251,21 @@ func TestSumCounters(t *testing.T) {
 	}
 }
 
-func TestCrashAndBlackholeNeedTheirTargets(t *testing.T) {
-	for _, name := range []string{"wan-blackhole", "gateway-crash"} {
-		if _, err := New(name, struct{}{}); err == nil || !strings.Contains(err.Error(), "lab") {
-			t.Errorf("%s on a target without hosts: %v", name, err)
-		}
+// WaitForEffect passes once a gateway dropped a packet, and fails saying
+// what it saw when nothing is dropped.
+func TestBlackholeWaitForEffect(t *testing.T) {
+	h := newFakeHosts()
+	f := &WANBlackhole{Hosts: h, TL: timeline.New(), Ends: testEnds(), EffectTimeout: 50 * time.Millisecond}
+	if err := f.Inject(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	// Hosts but no gateways.
-	if _, err := New("wan-blackhole", newFakeHosts()); err == nil || !strings.Contains(err.Error(), "two gateways") {
-		t.Errorf("wan-blackhole without gateways: %v", err)
+	if err := f.WaitForEffect(context.Background()); err != nil {
+		t.Fatalf("with drops: %v", err)
+	}
+	if err := f.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitForEffect(context.Background()); err == nil || !strings.Contains(err.Error(), "0 packets dropped") {
+		t.Fatalf("without drops: %v", err)
 	}
 }

@@ -78,27 +78,14 @@ func New(scenario, target, drillID string, startedAt time.Time) *Report {
 		Metrics: Metrics{Extra: map[string]any{}}, Environment: map[string]any{}}
 }
 
-// Finish sets the duration, the verdict and the diagnosis: error when err
-// is not nil, fail when a check or step failed or no check ran, else pass.
+// Finish sets the duration, the verdict (Decide) and the diagnosis, for a
+// report whose checks and steps are in place; err is what stopped the drill.
 func (r *Report) Finish(end time.Time, err error) {
 	r.DurationMS = end.Sub(r.StartedAt).Milliseconds()
-	switch {
-	case err != nil:
-		r.Verdict, r.Error = VerdictError, err.Error()
-	case len(r.Checks) == 0:
-		r.Verdict = VerdictFail
-	default:
-		r.Verdict = VerdictPass
-		for _, c := range r.Checks {
-			if !c.Passed() {
-				r.Verdict = VerdictFail
-			}
-		}
-		for _, s := range r.Steps {
-			if s.Verdict != check.Pass && !skipped(s.Verdict) {
-				r.Verdict = VerdictFail
-			}
-		}
+	var reason string
+	r.Verdict, reason = Decide(Outcome{Err: err, Checks: r.Checks, Steps: r.Steps})
+	if r.Verdict == VerdictError {
+		r.Error = reason
 	}
 	r.Diagnosis = ""
 	r.Diagnosis = Diagnose(r)
@@ -138,7 +125,7 @@ func Diagnose(r *Report) string {
 		return "interrupted"
 	}
 	if len(r.Checks) == 0 {
-		return "no check ran"
+		return NothingChecked
 	}
 	return "verdict " + r.Verdict
 }

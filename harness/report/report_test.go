@@ -396,7 +396,7 @@ func TestFinishAndDiagnose(t *testing.T) {
 		{"pass", []check.Result{pass}, []Step{{Name: "s", Verdict: "pass"}, {Name: "t", Verdict: "skip"}}, nil, false, "pass", ""},
 		{"check fails", []check.Result{pass, fail}, nil, nil, false, "fail", "b: 0.00s, 0.00s over"},
 		{"step fails", []check.Result{pass}, []Step{{Name: "vpn down", Verdict: "fail"}}, nil, false, "fail", "step vpn down: fail"},
-		{"no checks", nil, nil, nil, false, "fail", "no check ran"},
+		{"no checks", nil, nil, nil, false, "fail", NothingChecked},
 		{"error", []check.Result{fail}, nil, errors.New("open gateway aws:\nno socket"), true, "error", "open gateway aws: no socket (interrupted)"},
 	}
 	for _, tt := range tests {
