@@ -84,7 +84,7 @@ func (b NetnsBackend) Provision(ctx context.Context, info *Info, rec Recorder) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dataErr[i] = prepareDatadir(ctx, info.Sites[s].DB.DataDir, filepath.Join(info.Dir, s))
+			dataErr[i] = PrepareDatadir(ctx, info.Sites[s].DB.DataDir, filepath.Join(info.Dir, s))
 		}()
 	}
 	netErr := b.network(ctx, info)
