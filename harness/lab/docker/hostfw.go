@@ -37,15 +37,21 @@ func runHostfw(ctx context.Context, eng *engine, prov *testcontainers.DockerProv
 	if err := ctr.Start(ctx); err != nil {
 		return fmt.Errorf("docker lab: start hostfw helper: %w%s", err, logTail(ctx, eng.cli, cid, "hostfw"))
 	}
-	return wait(ctx, "the hostfw helper to install its rules (its log says ready)", func() (bool, error) {
+	return wait(ctx, "the hostfw helper to install its rules (its log says ready)", func(ctx context.Context) (bool, string, error) {
 		logs := containerLogs(ctx, eng.cli, cid, "all")
 		if strings.Contains(logs, hostfwReady) {
-			return true, nil
+			return true, "", nil
 		}
-		if st, err := eng.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{}); err == nil &&
-			st.Container.State != nil && !st.Container.State.Running {
-			return false, fmt.Errorf("docker lab: hostfw helper exited with %d:\n%s", st.Container.State.ExitCode, lastLines(logs, logLines))
+		seen := "no ready line in its log yet"
+		if l := lastLines(logs, 1); l != "" {
+			seen += "; last line: " + l
 		}
-		return false, nil
+		if st, err := eng.cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{}); err == nil && st.Container.State != nil {
+			if !st.Container.State.Running {
+				return false, seen, fmt.Errorf("docker lab: hostfw helper exited with %d:\n%s", st.Container.State.ExitCode, lastLines(logs, logLines))
+			}
+			seen += "; container " + string(st.Container.State.Status)
+		}
+		return false, seen, nil
 	}, func() string { return logTail(ctx, eng.cli, cid, "hostfw") })
 }

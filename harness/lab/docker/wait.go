@@ -2,11 +2,14 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/drdrill/drdrill/harness/poll"
 )
 
 const (
@@ -16,39 +19,25 @@ const (
 	pollEvery    = 20 * time.Millisecond
 )
 
-// wait calls cond every pollEvery until it is done or fails, or until ctx's deadline
-// (readyTimeout when ctx has none). The timeout error names what it waited for.
-func wait(ctx context.Context, what string, cond func() (bool, error), onTimeout func() string) error {
-	ctx, cancel := withDeadline(ctx)
-	defer cancel()
-	start := time.Now()
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	for {
-		done, err := cond()
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			extra := ""
-			if onTimeout != nil {
-				extra = onTimeout()
-			}
-			return fmt.Errorf("docker lab: gave up after %s waiting for %s: %w%s", time.Since(start).Round(time.Millisecond), what, ctx.Err(), extra)
-		case <-t.C:
-		}
+// wait polls probe every pollEvery (poll.Until) until it is done or fails, or until ctx's
+// deadline (readyTimeout when ctx has none). When it gives up, the error says what it waited
+// for and what the probe saw last, followed by logs() (the container's and the daemon's last
+// log lines); it unwraps to a *poll.TimeoutError.
+func wait(ctx context.Context, what string, probe poll.Probe, logs func() string) error {
+	var timeout time.Duration // ctx's own deadline
+	if _, ok := ctx.Deadline(); !ok {
+		timeout = readyTimeout
 	}
-}
-
-func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
+	err := poll.Until(ctx, what, pollEvery, timeout, probe)
+	var te *poll.TimeoutError
+	if !errors.As(err, &te) {
+		return err
 	}
-	return context.WithTimeout(ctx, readyTimeout)
+	extra := ""
+	if logs != nil {
+		extra = logs()
+	}
+	return fmt.Errorf("docker lab: %w%s", err, extra)
 }
 
 // waitSocket waits until the unix socket at path accepts a connection. Every 10 polls it also
@@ -57,18 +46,23 @@ func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 func waitSocket(ctx context.Context, cli *client.Client, cid, host, path, what, logPath string) error {
 	n := 0
 	logs := func() string { return logTail(ctx, cli, cid, host) + fileTail(logPath) }
-	return wait(ctx, fmt.Sprintf("%s %s on %s", what, path, host), func() (bool, error) {
-		if c, err := net.DialTimeout("unix", path, 250*time.Millisecond); err == nil {
+	return wait(ctx, fmt.Sprintf("%s %s on %s", what, path, host), func(ctx context.Context) (bool, string, error) {
+		c, err := net.DialTimeout("unix", path, 250*time.Millisecond)
+		if err == nil {
 			c.Close()
-			return true, nil
+			return true, "", nil
 		}
+		seen := err.Error()
 		if n++; n%10 == 0 && cid != "" {
 			st, err := cli.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
-			if err == nil && st.Container.State != nil && !st.Container.State.Running {
-				return false, fmt.Errorf("docker lab: %s exited (code %d) before %s %s accepted connections%s",
-					host, st.Container.State.ExitCode, what, path, logs())
+			if err == nil && st.Container.State != nil {
+				if !st.Container.State.Running {
+					return false, seen, fmt.Errorf("docker lab: %s exited (code %d) before %s %s accepted connections%s",
+						host, st.Container.State.ExitCode, what, path, logs())
+				}
+				seen += "; container " + string(st.Container.State.Status)
 			}
 		}
-		return false, nil
+		return false, seen, nil
 	}, logs)
 }
