@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/drdrill/drdrill/harness/lab"
+	_ "github.com/drdrill/drdrill/harness/lab/docker" // registers the docker backend
 )
 
 // TestMain takes every lab down if the test binary is interrupted (^C):

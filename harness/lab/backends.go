@@ -6,9 +6,10 @@ import (
 	"sync"
 )
 
-// Backends register themselves by name (netns here; docker from its own
-// package's init), so that `lab down` and `run --backend` find every backend
-// a program links in without this package importing them.
+// Backends register themselves by name (netns here; docker from the init of
+// package harness/lab/docker, which a program links in with a blank import),
+// so that `lab down` and `run --backend` find every backend a program links
+// in without this package importing them.
 var (
 	backendsMu sync.Mutex
 	registered = map[string]func() Backend{}
@@ -61,5 +62,4 @@ func BackendByName(name string) (Backend, error) {
 
 func init() {
 	RegisterBackend("netns", NewNetnsBackend)
-	RegisterBackend("docker", NewDockerBackend)
 }

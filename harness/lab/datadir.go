@@ -43,8 +43,12 @@ func useTmpfsData(info *Info, rec Recorder) error {
 	})
 }
 
-// prepareDatadir gives dst a freshly bootstrapped datadir.
-func prepareDatadir(ctx context.Context, dst, siteDir string) error {
+// PrepareDatadir gives dst a freshly bootstrapped datadir: a copy of the
+// cached template (made once with mariadb-install-db), or a bootstrap in
+// place when there is no usable cache. siteDir receives the bootstrap's tmp
+// dir and install.log. Backends call it from Provision (the docker backend
+// too, when MariaDB is installed on this machine).
+func PrepareDatadir(ctx context.Context, dst, siteDir string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drdrill/drdrill/harness/poll"
 )
 
 // requireLab skips only where the lab cannot run at all.
@@ -184,12 +186,12 @@ func TestDownAfterKilledUp(t *testing.T) {
 	// running, nothing configured.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	started := waitUntil(ctx, 2*time.Millisecond, "the helper's lab up to start a daemon", func() (bool, string) {
+	started := poll.Until(ctx, "the helper's lab up to start a daemon", 2*time.Millisecond, 0, func(context.Context) (bool, string, error) {
 		i, err := Load(dir)
 		if err != nil {
-			return false, err.Error()
+			return false, err.Error(), nil
 		}
-		return len(i.Resources.Processes) > 0, fmt.Sprintf("phase %s, no process recorded", i.Phase)
+		return len(i.Resources.Processes) > 0, fmt.Sprintf("phase %s, no process recorded", i.Phase), nil
 	})
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
@@ -283,13 +285,16 @@ func TestSIGINTTakesTheLabDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var info *Info
-	if err := waitUntil(ctx, 5*time.Millisecond, "the helper's lab to be up", func() (bool, string) {
+	if err := poll.Until(ctx, "the helper's lab to be up", 5*time.Millisecond, 0, func(context.Context) (bool, string, error) {
 		i, err := Load(dir)
-		if err != nil || i.Phase != PhaseUp {
-			return false, fmt.Sprint(err)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		if i.Phase != PhaseUp {
+			return false, "phase " + i.Phase, nil
 		}
 		info = i
-		return true, ""
+		return true, "", nil
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/drdrill/drdrill/harness/poll"
 )
 
 // CharonPath is where Debian installs charon (strongswan-charon).
@@ -84,7 +86,7 @@ func (b NetnsBackend) Provision(ctx context.Context, info *Info, rec Recorder) e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dataErr[i] = prepareDatadir(ctx, info.Sites[s].DB.DataDir, filepath.Join(info.Dir, s))
+			dataErr[i] = PrepareDatadir(ctx, info.Sites[s].DB.DataDir, filepath.Join(info.Dir, s))
 		}()
 	}
 	netErr := b.network(ctx, info)
@@ -208,8 +210,6 @@ func replaceProcess(ps []Process, p Process) []Process {
 // waitSockets waits until every VICI and MySQL socket accepts a connection;
 // a daemon that exits first fails the wait at once, with its log.
 func waitSockets(ctx context.Context, info *Info, exits map[string]<-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
 	type sock struct{ host, path, log string }
 	var socks []sock
 	for _, s := range Sites {
@@ -218,53 +218,34 @@ func waitSockets(ctx context.Context, info *Info, exits map[string]<-chan struct
 			sock{s + "-db", info.Sites[s].DB.Socket, filepath.Join(d, "mysqld.log")})
 	}
 	pending := socks
-	return waitUntilErr(ctx, 5*time.Millisecond, func() (bool, error, string) {
+	err := poll.Until(ctx, "every VICI and MySQL socket to accept connections", 5*time.Millisecond, 20*time.Second, func(context.Context) (bool, string, error) {
 		var still []sock
+		var seen []string
 		for _, s := range pending {
 			if ch, ok := exits[s.host]; ok {
 				select {
 				case <-ch:
-					return false, &HostError{Host: s.host, Err: errors.New("daemon exited during start"), Log: s.log}, ""
+					return false, "", &HostError{Host: s.host, Err: errors.New("daemon exited during start"), Log: s.log}
 				default:
 				}
 			}
 			c, err := net.DialTimeout("unix", s.path, 100*time.Millisecond)
 			if err != nil {
 				still = append(still, s)
+				seen = append(seen, fmt.Sprintf("%s: %v", s.host, err))
 				continue
 			}
 			c.Close()
 		}
 		pending = still
-		if len(still) == 0 {
-			return true, nil, ""
-		}
-		return false, nil, fmt.Sprintf("%s socket %s not accepting", still[0].host, still[0].path)
-	}, func(last string) error {
-		s := pending[0]
-		return &HostError{Host: s.host, Err: fmt.Errorf("socket %s did not accept connections in time", s.path), Log: s.log}
+		return len(still) == 0, "not accepting yet: " + strings.Join(seen, "; "), nil
 	})
-}
-
-func waitUntilErr(ctx context.Context, poll time.Duration, cond func() (bool, error, string), onTimeout func(last string) error) error {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	last := ""
-	for {
-		ok, err, seen := cond()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		last = seen
-		select {
-		case <-ctx.Done():
-			return onTimeout(last)
-		case <-t.C:
-		}
+	var te *poll.TimeoutError
+	if errors.As(err, &te) {
+		s := pending[0]
+		return &HostError{Host: s.host, Err: fmt.Errorf("socket %s did not accept connections in time: %w", s.path, err), Log: s.log}
 	}
+	return err
 }
 
 // HostError says which lab host failed and shows its daemon's last log lines.
@@ -354,24 +335,26 @@ func (b NetnsBackend) StartGateway(ctx context.Context, info *Info, rec Recorder
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	path := info.Sites[site].Gateway.VICI
-	return waitUntilErr(ctx, 5*time.Millisecond, func() (bool, error, string) {
+	log := filepath.Join(info.Dir, site, "charon.log")
+	err = poll.Until(ctx, "charon's VICI socket "+path+" to accept connections", 5*time.Millisecond, 10*time.Second, func(context.Context) (bool, string, error) {
 		select {
 		case <-exited:
-			return false, &HostError{Host: host, Err: errors.New("charon exited during start"), Log: filepath.Join(info.Dir, site, "charon.log")}, ""
+			return false, "", &HostError{Host: host, Err: errors.New("charon exited during start"), Log: log}
 		default:
 		}
 		c, err := net.DialTimeout("unix", path, 100*time.Millisecond)
 		if err != nil {
-			return false, nil, err.Error()
+			return false, err.Error(), nil
 		}
 		c.Close()
-		return true, nil, ""
-	}, func(last string) error {
-		return &HostError{Host: host, Err: fmt.Errorf("vici socket %s did not answer in time: %s", path, last), Log: filepath.Join(info.Dir, site, "charon.log")}
+		return true, "", nil
 	})
+	var te *poll.TimeoutError
+	if errors.As(err, &te) {
+		return &HostError{Host: host, Err: fmt.Errorf("vici socket %s did not answer in time: %w", path, err), Log: log}
+	}
+	return err
 }
 
 func sorted(s []string) []string {

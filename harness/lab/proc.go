@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/drdrill/drdrill/harness/poll"
 )
 
 // startDaemon starts argv detached from our session (so that a SIGINT to the
@@ -78,33 +80,15 @@ func killAndWait(ctx context.Context, procs []Process) error {
 			live = append(live, p)
 		}
 	}
-	return waitUntil(ctx, 5*time.Millisecond, "lab processes to exit", func() (bool, string) {
+	return poll.Until(ctx, "lab processes to exit", 5*time.Millisecond, 0, func(context.Context) (bool, string, error) {
 		var still []string
 		for _, p := range live {
 			if p.alive() {
 				still = append(still, fmt.Sprintf("%s (pid %d)", p.Name, p.PID))
 			}
 		}
-		return len(still) == 0, strings.Join(still, ", ") + " still running"
+		return len(still) == 0, strings.Join(still, ", ") + " still running", nil
 	})
-}
-
-// waitUntil polls cond until it holds or ctx ends; the error says what it
-// waited for and what it last saw.
-func waitUntil(ctx context.Context, poll time.Duration, what string, cond func() (bool, string)) error {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		ok, last := cond()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w; last seen: %s", what, ctx.Err(), last)
-		case <-t.C:
-		}
-	}
 }
 
 // tail returns the last n lines of a file, for error messages.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -107,47 +109,52 @@ func startMariaDB(t *testing.T) *mariaServer {
 	go func() { _ = cmd.Wait(); close(exited) }()
 
 	// Wait for the socket to answer, bounded by a deadline.
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if fileExists(s.socket) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			c, err := OpenSocket(ctx, s.socket, "root", "")
+	err = poll.Until(context.Background(), "mariadbd socket "+s.socket+" to accept connections", 20*time.Millisecond, 30*time.Second,
+		func(ctx context.Context) (bool, string, error) {
+			if !fileExists(s.socket) {
+				return false, "no socket file yet", exitedErr(exited)
+			}
+			octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			c, err := OpenSocket(octx, s.socket, "root", "")
 			cancel()
 			if err == nil {
 				c.Close()
-				return s
+				return true, "", nil
 			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("mariadbd exited during start:\n%s", tail(filepath.Join(dir, "err.log"), 20))
-		case <-tick.C:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mariadbd socket %s not ready after 30s:\n%s", s.socket, tail(filepath.Join(dir, "err.log"), 20))
-		}
+			return false, err.Error(), exitedErr(exited)
+		})
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, tail(filepath.Join(dir, "err.log"), 20))
+	}
+	return s
+}
+
+// exitedErr is an error once the server process has exited.
+func exitedErr(exited <-chan struct{}) error {
+	select {
+	case <-exited:
+		return errors.New("mariadbd exited during start")
+	default:
+		return nil
 	}
 }
 
 // waitEvent polls the timeline until an event matches, bounded by ctx.
 func waitEvent(ctx context.Context, t *testing.T, tl *timeline.Timeline, desc string, match func(timeline.Event) bool) timeline.Event {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for _, e := range tl.Events() {
+	e, err := poll.Value(ctx, "a timeline event "+desc, 10*time.Millisecond, 0, func(context.Context) (timeline.Event, bool, string, error) {
+		evs := tl.Events()
+		for _, e := range evs {
 			if match(e) {
-				return e
+				return e, true, "", nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timeline never had %s; events: %+v", desc, tl.Events())
-		case <-tick.C:
-		}
+		return timeline.Event{}, false, fmt.Sprintf("%d events: %+v", len(evs), evs), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return e
 }
 
 func TestMariaDB(t *testing.T) {

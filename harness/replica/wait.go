@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/drdrill/drdrill/harness/poll"
 )
 
 // DefaultPoll is the poll interval used when a caller passes 0: fast
@@ -93,36 +95,32 @@ func WaitFor(ctx context.Context, c *Conn, poll time.Duration, want string, cond
 	return waitFor(ctx, c, poll, want, cond)
 }
 
-func waitFor(ctx context.Context, r statusReader, poll time.Duration, want string, cond func(Status) bool) (Status, error) {
-	if poll <= 0 {
-		poll = DefaultPoll
+func waitFor(ctx context.Context, r statusReader, every time.Duration, want string, cond func(Status) bool) (Status, error) {
+	if every <= 0 {
+		every = DefaultPoll
 	}
-	start := time.Now()
 	var (
 		last    Status
 		seen    bool
 		lastErr error
 	)
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
+	err := poll.Until(ctx, want, every, 0, func(ctx context.Context) (bool, string, error) {
 		st, err := probe(ctx, r)
 		switch {
 		case err == nil:
 			last, seen, lastErr = st, true, nil
-			if cond(st) {
-				return st, nil
-			}
+			return cond(st), st.String(), nil
 		case ctx.Err() == nil:
-			lastErr = err
+			lastErr = err // transient: a server briefly unreachable does not end the wait
+			return false, "poll error: " + err.Error(), nil
 		}
-		select {
-		case <-ctx.Done():
-			return last, &StateWaitError{Want: want, Last: last, Seen: seen, LastErr: lastErr,
-				Waited: time.Since(start), Err: ctx.Err()}
-		case <-t.C:
-		}
+		return false, "", nil
+	})
+	var te *poll.TimeoutError
+	if errors.As(err, &te) {
+		return last, &StateWaitError{Want: want, Last: last, Seen: seen, LastErr: lastErr, Waited: te.After, Err: te.Cause}
 	}
+	return last, err
 }
 
 func probe(ctx context.Context, r statusReader) (Status, error) {

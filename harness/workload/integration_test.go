@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/timeline"
 )
 
@@ -213,17 +214,16 @@ func testResolveBothWays(t *testing.T, s *server) {
 	}
 }
 
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+// waitStats polls st's counters until cond holds or ctx ends; giving up, it
+// says what it waited for and the counters it saw last.
+func waitStats(ctx context.Context, t *testing.T, st *Steady, what string, cond func(Stats) bool) {
 	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
+	err := poll.Until(ctx, what, 5*time.Millisecond, 0, func(context.Context) (bool, string, error) {
+		stats := st.Stats()
+		return cond(stats), fmt.Sprintf("%+v", stats), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -238,7 +238,7 @@ func testSteadyBounded(t *testing.T, s *server) {
 		t.Fatalf("Writers() = %d, %d; want 1, 4", first, n)
 	}
 	st.Start(ctx)
-	waitFor(ctx, t, "100 acknowledged writes", func() bool { return st.Stats().Acked >= 100 })
+	waitStats(ctx, t, st, "100 acknowledged writes", func(s Stats) bool { return s.Acked >= 100 })
 	st.SetPhase(PhaseDuring)
 	stats := st.Wait() // stops by itself at MaxRows
 	if stats.Attempted != 300 || stats.Acked != 300 || stats.Failed+stats.Unknown != 0 {
@@ -285,9 +285,9 @@ func testSteadyBlocked(t *testing.T, s *server) {
 	w := New("")
 	st := w.NewSteady(s.root, SteadyConfig{Conns: 2, Rate: 100, Timeout: 150 * time.Millisecond, MaxRows: 60})
 	st.Start(ctx)
-	waitFor(ctx, t, "20 acknowledged writes", func() bool { return st.Stats().Acked >= 20 })
+	waitStats(ctx, t, st, "20 acknowledged writes", func(s Stats) bool { return s.Acked >= 20 })
 	unlock := lockTable(t, s)
-	waitFor(ctx, t, "4 unknown outcomes", func() bool { return st.Stats().Unknown >= 4 })
+	waitStats(ctx, t, st, "4 unknown outcomes", func(s Stats) bool { return s.Unknown >= 4 })
 	unlock()
 	stats := st.Wait()
 	if stats.Attempted != 60 || stats.Acked+stats.Failed+stats.Unknown != 60 || stats.Unknown < 4 {

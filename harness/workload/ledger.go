@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/drdrill/drdrill/harness/poll"
 )
 
 // Entry is one acknowledged write.
@@ -206,23 +208,19 @@ func (l *Ledger) settle(a Attempt, e *Entry) {
 // waitThreadIdle polls the processlist until thread id is gone or idle
 // ("Sleep": its last statement finished; autocommit has committed it).
 func waitThreadIdle(ctx context.Context, db *sql.DB, id int64) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
+	return poll.Until(ctx, fmt.Sprintf("server thread %d to finish its statement", id), 20*time.Millisecond, 0, func(ctx context.Context) (bool, string, error) {
 		var cmd string
 		err := db.QueryRowContext(ctx, `SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = ?`, id).Scan(&cmd)
 		switch {
 		case errors.Is(err, sql.ErrNoRows), err == nil && cmd == "Sleep":
-			return nil
+			return true, "", nil
+		case err != nil && ctx.Err() != nil:
+			return false, "", ctx.Err() // the wait ended mid-read: a timeout, with what was seen before
 		case err != nil:
-			return fmt.Errorf("read processlist: %w", err)
+			return false, "", fmt.Errorf("read processlist: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for server thread %d (%s): %w", id, cmd, ctx.Err())
-		case <-t.C:
-		}
-	}
+		return false, "COMMAND " + cmd, nil
+	})
 }
 
 func less(w1 int, s1 int64, w2 int, s2 int64) bool {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/drdrill/drdrill/harness/poll"
 )
 
 // server is a throwaway mariadbd on a unix socket in a temp dir.
@@ -93,23 +95,23 @@ performance_schema=OFF
 	go func() { _ = cmd.Wait(); close(exited) }()
 
 	s.root = s.open(t, "root")
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for {
+	err = poll.Until(ctx, "mariadbd socket "+s.socket+" to accept connections", 20*time.Millisecond, 0, func(ctx context.Context) (bool, string, error) {
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		err := s.root.PingContext(pctx)
 		pcancel()
 		if err == nil {
-			break
+			return true, "", nil
 		}
 		select {
 		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("mariadbd exited before accepting connections:\n%s", log)
-		case <-ctx.Done():
-			t.Fatalf("mariadbd socket %s not ready: %v", s.socket, err)
-		case <-poll.C:
+			return false, err.Error(), errors.New("mariadbd exited before accepting connections")
+		default:
+			return false, err.Error(), nil
 		}
+	})
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("%v:\n%s", err, log)
 	}
 	if err := ApplySchema(ctx, s.root); err != nil {
 		t.Fatal(err)
