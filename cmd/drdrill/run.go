@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/scenarios"
@@ -88,16 +87,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		}
 	}
 
-	env, err := harness.OpenLab(ctx, info, b, log)
+	r, secrets, err := runDrill(ctx, sc, info, b, log)
 	if err != nil {
 		return exitCannotRun, err
 	}
-	defer env.Close()
-	r := harness.Run(ctx, sc, env)
-	if err := report.Write(*reportDir, r, env.Secrets()...); err != nil {
+	if err := report.Write(*reportDir, r, secrets...); err != nil {
 		fmt.Fprintln(stderr, "drdrill: write report: "+err.Error())
 	}
-	report.Console(stdout, r, env.Secrets()...)
+	report.Console(stdout, r, secrets...)
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*reportDir, "report.json"))
 	switch r.Verdict {
 	case report.VerdictPass:
