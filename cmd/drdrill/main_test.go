@@ -153,6 +153,37 @@ func TestCompletionBash(t *testing.T) {
 	}
 }
 
+// A report directory that cannot be written fails the run in milliseconds,
+// before any lab comes up.
+func TestRunChecksTheReportDirFirst(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notADir, []byte("x"), 0o644)
+	for _, rep := range []string{"/proc/x", notADir, filepath.Join(notADir, "sub")} {
+		dir := filepath.Join(t.TempDir(), "lab")
+		start := time.Now()
+		code, _, stderr := runCLI("run", "--report", rep, "vpn-outage", "--lab", dir)
+		took := time.Since(start)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != exitCannotRun || len(lines) != 1 || !strings.HasPrefix(lines[0], "drdrill: report directory "+rep+": ") {
+			t.Errorf("run --report %s: exit %d, want 2 and one line naming the report dir, got:\n%s", rep, code, stderr)
+		}
+		if took > 500*time.Millisecond {
+			t.Errorf("run --report %s: took %v to fail", rep, took)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("run --report %s: a lab dir was created", rep)
+		}
+	}
+	// A report dir that can be written is created and left empty.
+	rep := filepath.Join(t.TempDir(), "a", "b")
+	if err := checkReportDir(rep); err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := os.ReadDir(rep); err != nil || len(ents) != 0 {
+		t.Errorf("checkReportDir left %v (%v)", ents, err)
+	}
+}
+
 func TestList(t *testing.T) {
 	code, out, _ := runCLI("list")
 	if code != 0 || !strings.Contains(out, "vpn-outage") {

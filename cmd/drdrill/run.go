@@ -56,15 +56,16 @@ plus a summary on stdout. If a lab is already up in the lab directory the
 drill uses it as it is and leaves it up; otherwise it brings a fresh one up
 with --backend and takes it down afterwards, unless --keep-lab.
 
-Everything is checked before any lab comes up: the scenario, --target and
---backend.
+Everything is checked before any lab comes up: the scenario, --target,
+--backend, and that the report directory can be created and written.
 The faults a drill injects are undone on every path, ^C included.
 
 Exit codes:
   0  the drill passed
   1  the drill ran and a check failed
   2  it could not run: bad input, a missing dependency, a lab that does not
-     come up, or an interrupted drill (^C, SIGTERM)`,
+     come up, an interrupted drill (^C, SIGTERM), or a report that could not
+     be written`,
 		Example: `  drdrill run vpn-outage
   drdrill run gateway-crash --backend docker --report out/gw
   drdrill run vpn-outage --keep-lab && drdrill lab status`,
@@ -106,7 +107,8 @@ Exit codes:
 }
 
 // check validates everything a run needs before any lab comes up, so that
-// bad input fails in milliseconds and changes nothing.
+// bad input fails in milliseconds and changes nothing (bar creating the
+// report directory).
 func (o *runOptions) check(name string) (harness.Scenario, lab.Backend, error) {
 	sc, err := scenarios.Lookup(name)
 	if err != nil {
@@ -125,7 +127,27 @@ func (o *runOptions) check(name string) (harness.Scenario, lab.Backend, error) {
 	if o.reportDir == "" {
 		o.reportDir = filepath.Join("reports", sc.Name)
 	}
+	if err := checkReportDir(o.reportDir); err != nil {
+		return sc, nil, err
+	}
 	return sc, b, nil
+}
+
+// checkReportDir creates dir and a file in it (removed again): a report that
+// cannot be written is known before the drill, not after it.
+func checkReportDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usageErrorf("report directory %s: cannot create it: %v", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".drdrill-probe-*")
+	if err != nil {
+		return usageErrorf("report directory %s: cannot write in it: %v", dir, err)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return usageErrorf("report directory %s: cannot remove a file in it: %v", dir, err)
+	}
+	return nil
 }
 
 // run runs the drill, on the lab up at o.dir or on one it brings up (and
@@ -160,10 +182,11 @@ func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend
 	if err != nil {
 		return err
 	}
-	if err := report.Write(o.reportDir, r, secrets...); err != nil {
-		fmt.Fprintln(stderr, "drdrill: write report: "+err.Error())
-	}
+	werr := report.Write(o.reportDir, r, secrets...)
 	report.Console(stdout, r, secrets...)
+	if werr != nil {
+		return fmt.Errorf("write report to %s: %s", o.reportDir, oneLine(werr.Error()))
+	}
 	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(o.reportDir, report.JSONFile))
 	switch r.Verdict {
 	case report.VerdictPass:
