@@ -50,17 +50,30 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, ""},
+		{nil, "want a command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list or run); did you mean list?`},
+		{[]string{"--frob"}, "unknown flag: --frob"},
+		{[]string{"help", "frobnicate"}, `help: unknown command "frobnicate"`},
 		{[]string{"run"}, "want exactly one scenario"},
+		{[]string{"run", "a", "b"}, "want exactly one scenario"},
 		{[]string{"run", "no-such-drill"}, `unknown scenario "no-such-drill"`},
 		{[]string{"run", "vpn-outage", "--target", "/no/such/target.yaml"}, "--target /no/such/target.yaml: no such target file"},
-		{[]string{"run", "vpn-outage", "--frob"}, "flag provided but not defined: -frob"},
+		{[]string{"run", "vpn-outage", "--target", empty}, "target files are not supported yet"},
+		{[]string{"run", "vpn-outage", "--frob"}, "run: unknown flag: --frob"},
+		{[]string{"run", "--frob", "vpn-outage"}, "run: unknown flag: --frob"},
+		{[]string{"run", "vpn-outage", "--lab"}, "run: flag needs an argument: --lab"},
 		{[]string{"run", "vpn-outage", "--backend", "vmware"}, `--backend "vmware"`},
-		{[]string{"lab", "up", "--frob"}, "flag provided but not defined"},
+		{[]string{"lab"}, "lab: want down, status or up"},
+		{[]string{"lab", "up", "--frob"}, "lab up: unknown flag: --frob"},
 		{[]string{"lab", "sideways"}, `unknown subcommand "sideways"`},
+		{[]string{"lab", "up", "extra"}, `lab up: unexpected argument "extra"`},
 		{[]string{"lab", "status", "--lab", empty}, "no lab at " + empty},
+		// lab down --backend docker and the like still parse, as before.
+		{[]string{"lab", "status", "--lab", empty, "--backend", "docker"}, "no lab at " + empty},
 		{[]string{"list", "extra"}, `unexpected argument "extra"`},
+		{[]string{"completion"}, "completion: want a shell"},
+		{[]string{"completion", "tcsh"}, `unknown shell "tcsh"`},
 		{[]string{"lab", "up", "--lab", "/tmp/" + strings.Repeat("x", 100)}, "more than the 107 a unix socket allows"},
 		{[]string{"lab", "up", "--lab", inUse}, "is in use"},
 		{[]string{"run", "vpn-outage", "--lab", bogus, "--report", t.TempDir()}, "vici socket " + filepath.Join(bogus, "aws", "charon.vici")},
@@ -79,6 +92,95 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(bogus, lab.InfoFile)); err != nil {
 		t.Error("a failed run on an existing lab must not touch it")
+	}
+}
+
+// --help, -h and help CMD print the command's usage and flags to stdout
+// and exit 0, for every command.
+func TestHelpExitsZeroWithTheFlags(t *testing.T) {
+	for _, tc := range []struct {
+		cmd   []string
+		flags []string
+	}{
+		{nil, []string{"--help"}},
+		{[]string{"lab"}, []string{"--help"}},
+		{[]string{"lab", "up"}, []string{"--lab", "--backend"}},
+		{[]string{"lab", "down"}, []string{"--lab"}},
+		{[]string{"lab", "status"}, []string{"--lab", "--json"}},
+		{[]string{"list"}, []string{"--help"}},
+		{[]string{"run"}, []string{"--target", "--lab", "--report", "--keep-lab", "--backend"}},
+		{[]string{"completion"}, []string{"--help"}},
+		{[]string{"completion", "bash"}, []string{"--no-descriptions"}},
+	} {
+		path := strings.TrimSpace("drdrill " + strings.Join(tc.cmd, " "))
+		for _, args := range [][]string{
+			append(append([]string{}, tc.cmd...), "--help"),
+			append(append([]string{}, tc.cmd...), "-h"),
+			append([]string{"help"}, tc.cmd...),
+		} {
+			code, out, stderr := runCLI(args...)
+			if code != exitPass || stderr != "" {
+				t.Errorf("drdrill %v: exit %d, stderr:\n%s", args, code, stderr)
+				continue
+			}
+			if !strings.Contains(out, "Usage:\n  "+path) || !strings.Contains(out, "Flags:") {
+				t.Errorf("drdrill %v: no usage of %s:\n%s", args, path, out)
+			}
+			for _, f := range append(tc.flags, "--help") {
+				if !strings.Contains(out, f) {
+					t.Errorf("drdrill %v: help does not show %s:\n%s", args, f, out)
+				}
+			}
+		}
+	}
+	// The help of run says what its exit codes mean.
+	if _, out, _ := runCLI("run", "--help"); !strings.Contains(out, "1  the drill ran and a check failed") {
+		t.Errorf("run --help does not give the exit codes:\n%s", out)
+	}
+}
+
+func TestCompletionBash(t *testing.T) {
+	code, out, stderr := runCLI("completion", "bash")
+	if code != exitPass || stderr != "" {
+		t.Fatalf("completion bash: exit %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.HasPrefix(out, "# bash completion") || !strings.Contains(out, "complete -o default -F __start_drdrill drdrill") {
+		t.Errorf("completion bash: not a bash completion script for drdrill:\n%.300s", out)
+	}
+	// The script asks drdrill itself: scenario names complete.
+	if code, out, _ := runCLI("__complete", "run", "vpn-"); code != exitPass || !strings.Contains(out, "vpn-outage\t") {
+		t.Errorf("__complete run vpn-: exit %d:\n%s", code, out)
+	}
+}
+
+// A report directory that cannot be written fails the run in milliseconds,
+// before any lab comes up.
+func TestRunChecksTheReportDirFirst(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notADir, []byte("x"), 0o644)
+	for _, rep := range []string{"/proc/x", notADir, filepath.Join(notADir, "sub")} {
+		dir := filepath.Join(t.TempDir(), "lab")
+		start := time.Now()
+		code, _, stderr := runCLI("run", "--report", rep, "vpn-outage", "--lab", dir)
+		took := time.Since(start)
+		lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+		if code != exitCannotRun || len(lines) != 1 || !strings.HasPrefix(lines[0], "drdrill: report directory "+rep+": ") {
+			t.Errorf("run --report %s: exit %d, want 2 and one line naming the report dir, got:\n%s", rep, code, stderr)
+		}
+		if took > 500*time.Millisecond {
+			t.Errorf("run --report %s: took %v to fail", rep, took)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("run --report %s: a lab dir was created", rep)
+		}
+	}
+	// A report dir that can be written is created and left empty.
+	rep := filepath.Join(t.TempDir(), "a", "b")
+	if err := checkReportDir(rep); err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := os.ReadDir(rep); err != nil || len(ents) != 0 {
+		t.Errorf("checkReportDir left %v (%v)", ents, err)
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,12 +14,21 @@ import (
 	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/scenarios"
+	"github.com/spf13/cobra"
 )
 
-func cmdList(args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return usageErrorf("list: unexpected argument %q", args[0])
+func newListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the drills (scenarios) drdrill run can run",
+		Long: `List every scenario drdrill run accepts, with what it does: the fault it
+injects and what it checks.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return listScenarios(c.OutOrStdout()) },
 	}
+}
+
+func listScenarios(stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	for _, s := range scenarios.All() {
 		fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.Description)
@@ -28,43 +36,125 @@ func cmdList(args []string, stdout io.Writer) error {
 	return tw.Flush()
 }
 
-// cmdRun runs one drill and returns the exit code of its verdict.
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	target := fs.String("target", "lab", "lab, or a target file (not supported yet)")
-	dir := fs.String("lab", defaultLabDir(), "lab directory")
-	reportDir := fs.String("report", "", "report directory (default reports/SCENARIO)")
-	keep := fs.Bool("keep-lab", false, "leave the lab up afterwards")
-	backend := fs.String("backend", "netns", "lab backend: netns or docker")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return exitCannotRun, err
-	}
-	if len(pos) != 1 {
-		return exitCannotRun, usageErrorf("run: want exactly one scenario name (drdrill list shows them)")
-	}
-	sc, err := scenarios.Lookup(pos[0])
-	if err != nil {
-		return exitCannotRun, usageErrorf("%v", err)
-	}
-	if *target != "lab" {
-		if _, err := os.Stat(*target); err != nil {
-			return exitCannotRun, usageErrorf("--target %s: no such target file (use --target lab for the embedded lab)", *target)
-		}
-		return exitCannotRun, usageErrorf("--target %s: target files are not supported yet; use --target lab", *target)
-	}
-	if *reportDir == "" {
-		*reportDir = filepath.Join("reports", sc.Name)
-	}
-	b, err := backendByName(*backend)
-	if err != nil {
-		return exitCannotRun, err
-	}
-	log := newLogger(stderr)
+// runOptions are the flags of drdrill run.
+type runOptions struct {
+	target    string
+	dir       string
+	reportDir string
+	keep      bool
+	backend   string
+}
 
-	// Use a running lab as it is; otherwise bring a fresh one up and take it
-	// down afterwards (unless --keep-lab), on every path.
-	absDir, _ := filepath.Abs(*dir)
+func newRunCmd(stderr io.Writer) *cobra.Command {
+	var o runOptions
+	c := &cobra.Command{
+		Use:   "run SCENARIO",
+		Short: "Run one drill and write its report",
+		Long: `Run one drill (drdrill list shows them) against the embedded lab and write
+its report: report.json, junit.xml and summary.md in the report directory,
+plus a summary on stdout. If a lab is already up in the lab directory the
+drill uses it as it is and leaves it up; otherwise it brings a fresh one up
+with --backend and takes it down afterwards, unless --keep-lab.
+
+Everything is checked before any lab comes up: the scenario, --target,
+--backend, and that the report directory can be created and written.
+The faults a drill injects are undone on every path, ^C included.
+
+Exit codes:
+  0  the drill passed
+  1  the drill ran and a check failed
+  2  it could not run: bad input, a missing dependency, a lab that does not
+     come up, an interrupted drill (^C, SIGTERM), or a report that could not
+     be written`,
+		Example: `  drdrill run vpn-outage
+  drdrill run gateway-crash --backend docker --report out/gw
+  drdrill run vpn-outage --keep-lab && drdrill lab status`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("run: want exactly one scenario name (drdrill list shows them)")
+			}
+			return nil
+		},
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, s := range scenarios.All() {
+				out = append(out, cobra.CompletionWithDesc(s.Name, s.Description))
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			sc, b, err := o.check(args[0])
+			if err != nil {
+				return err
+			}
+			return o.run(c.Context(), sc, b, c.OutOrStdout(), stderr)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.target, "target", "lab", "what to drill: `lab`, the embedded lab (target files are not supported yet)")
+	f.StringVar(&o.dir, "lab", defaultLabDir(), labDirUsage)
+	f.StringVar(&o.reportDir, "report", "", "the `DIR` to write the report in (default reports/SCENARIO)")
+	f.BoolVar(&o.keep, "keep-lab", false, "leave the lab this run brings up running afterwards")
+	f.StringVar(&o.backend, "backend", "netns", backendUsage()+" (when this run brings the lab up)")
+	c.MarkFlagDirname("lab")
+	c.MarkFlagDirname("report")
+	c.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{"lab"}, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions(backendNames(), cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+// check validates everything a run needs before any lab comes up, so that
+// bad input fails in milliseconds and changes nothing (bar creating the
+// report directory).
+func (o *runOptions) check(name string) (harness.Scenario, lab.Backend, error) {
+	sc, err := scenarios.Lookup(name)
+	if err != nil {
+		return sc, nil, usageErrorf("%v", err)
+	}
+	if o.target != "lab" {
+		if _, err := os.Stat(o.target); err != nil {
+			return sc, nil, usageErrorf("--target %s: no such target file (use --target lab for the embedded lab)", o.target)
+		}
+		return sc, nil, usageErrorf("--target %s: target files are not supported yet; use --target lab", o.target)
+	}
+	b, err := backendByName(o.backend)
+	if err != nil {
+		return sc, nil, err
+	}
+	if o.reportDir == "" {
+		o.reportDir = filepath.Join("reports", sc.Name)
+	}
+	if err := checkReportDir(o.reportDir); err != nil {
+		return sc, nil, err
+	}
+	return sc, b, nil
+}
+
+// checkReportDir creates dir and a file in it (removed again): a report that
+// cannot be written is known before the drill, not after it.
+func checkReportDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usageErrorf("report directory %s: cannot create it: %v", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".drdrill-probe-*")
+	if err != nil {
+		return usageErrorf("report directory %s: cannot write in it: %v", dir, err)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return usageErrorf("report directory %s: cannot remove a file in it: %v", dir, err)
+	}
+	return nil
+}
+
+// run runs the drill, on the lab up at o.dir or on one it brings up (and
+// takes down afterwards unless --keep-lab), and writes the report.
+func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend, stdout, stderr io.Writer) error {
+	log := newLogger(stderr)
+	absDir, _ := filepath.Abs(o.dir)
 	info, err := lab.Load(absDir)
 	if err == nil && info.Phase == lab.PhaseUp {
 		fmt.Fprintf(stdout, "using the lab already up at %s\n", absDir)
@@ -73,10 +163,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		start := time.Now()
 		info, err = lab.Up(ctx, lab.Options{Dir: absDir, Backend: b, Log: log})
 		if err != nil {
-			return exitCannotRun, err
+			return err
 		}
 		fmt.Fprintf(stdout, "lab %s up at %s in %.2fs\n", info.ID, info.Dir, time.Since(start).Seconds())
-		if !*keep {
+		if !o.keep {
 			defer func() {
 				start := time.Now()
 				if err := lab.Down(context.WithoutCancel(ctx), info.Dir, backends()); err != nil {
@@ -88,27 +178,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		}
 	}
 
-	env, err := harness.OpenLab(ctx, info, b, log)
+	r, secrets, err := runDrill(ctx, sc, info, b, log)
 	if err != nil {
-		return exitCannotRun, err
+		return err
 	}
-	defer env.Close()
-	r := harness.Run(ctx, sc, env)
-	if err := report.Write(*reportDir, r, env.Secrets()...); err != nil {
-		fmt.Fprintln(stderr, "drdrill: write report: "+err.Error())
+	werr := report.Write(o.reportDir, r, secrets...)
+	report.Console(stdout, r, secrets...)
+	if werr != nil {
+		return fmt.Errorf("write report to %s: %s", o.reportDir, oneLine(werr.Error()))
 	}
-	report.Console(stdout, r, env.Secrets()...)
-	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*reportDir, "report.json"))
+	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(o.reportDir, report.JSONFile))
 	switch r.Verdict {
 	case report.VerdictPass:
-		return exitPass, nil
+		return nil
 	case report.VerdictFail:
-		return exitFail, nil
+		return errCheckFailed
 	}
 	if r.Interrupted {
-		return exitCannotRun, errors.New("drill interrupted; faults were undone")
+		return errors.New("drill interrupted; faults were undone")
 	}
-	return exitCannotRun, errors.New(oneLine(r.Error))
+	return errors.New(oneLine(r.Error))
 }
 
 func oneLine(s string) string {
