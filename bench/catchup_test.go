@@ -51,10 +51,7 @@ func BenchmarkCatchup100k(b *testing.B) {
 	b.Cleanup(func() { lab.Down(context.Background(), dir, backends) })
 	b.StopTimer()
 	info := up(b, be, dir)
-	env, err := harness.OpenLab(context.Background(), info, be, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	env := openEnv(b, info, be)
 	b.Cleanup(func() { env.Close() })
 	b.Logf("backlog: %d rows by %d connections, transactions of %d INSERTs × %d rows; replica timings %+v",
 		catchupRows, catchupWriters, catchupStmtsPerTx, catchupRowsPerStmt, env.Timings)
@@ -87,7 +84,7 @@ func BenchmarkDrillVPNOutageUnderLoad(b *testing.B) {
 
 // catchupOnce takes the tunnel down, writes the backlog, recovers and
 // times the catch-up. The fault is recovered on every path.
-func catchupOnce(b *testing.B, env *harness.Env) catchupResult {
+func catchupOnce(b *testing.B, env *benchEnv) catchupResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	first, second := env.TunnelSides()
@@ -109,7 +106,7 @@ func catchupOnce(b *testing.B, env *harness.Env) catchupResult {
 		b.Fatalf("replica not caught up before the outage: %v", err)
 	}
 
-	f, err := fault.New("tunnel-down", env)
+	f, err := fault.New("tunnel-down", env.T, env.Timeline, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -284,7 +281,7 @@ func summarize(ctx context.Context, db *sql.DB, drillID string) ([]writerSummary
 // sameRows checks that the primary holds exactly the rows written (each
 // writer seqs 1..n, no gap: the unique key rules out duplicates) and that
 // the replica holds the same rows with the same content.
-func sameRows(ctx context.Context, env *harness.Env, drillID string) error {
+func sameRows(ctx context.Context, env *benchEnv, drillID string) error {
 	p, err := summarize(ctx, env.Primary.DB(), drillID)
 	if err != nil {
 		return fmt.Errorf("summarize the primary: %w", err)

@@ -164,4 +164,3 @@ func TestDPDDeclaredDeadCheck(t *testing.T) {
 		t.Fatalf("no gateways must fail: %+v", r)
 	}
 }
-

@@ -13,15 +13,15 @@ import (
 // returns its report and the secrets the report must not carry. err is a
 // drill that could not start (the lab does not answer); a drill that ran and
 // failed, errored or was interrupted is a report with that verdict.
-//
-// It is the CLI's only caller of the harness's drill API (OpenLab, Run, the
-// Env), kept in one place so that API can change under it.
 func runDrill(ctx context.Context, sc harness.Scenario, info *lab.Info, b lab.Backend, log *slog.Logger) (r *report.Report, secrets []string, err error) {
-	env, err := harness.OpenLab(ctx, info, b, log)
+	t, err := lab.Open(ctx, info, b)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer env.Close()
-	r = harness.Run(ctx, sc, env)
-	return r, env.Secrets(), nil
+	defer t.Close()
+	env, err := harness.NewEnv(ctx, t, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return harness.Run(ctx, sc, t, env), env.Secrets(), nil
 }
