@@ -34,6 +34,8 @@ func GatewayCrash(o GatewayCrashOptions) harness.Scenario {
 		Needs:       []target.Capability{target.CapRestartGateway},
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			d := Begin(t, env)
+			logs := d.FollowLogs(ctx)
+			defer logs.Stop()
 			crashed, err := d.Replica, error(nil)
 			if o.Site != "" {
 				if crashed, err = target.SiteNamed(t, o.Site); err != nil {
@@ -65,19 +67,22 @@ func GatewayCrash(o GatewayCrashOptions) harness.Scenario {
 				}
 			}
 			selfHeal := slices.Contains(it.Restarters(), other) || it.StartAction[site] == "start"
-			return d.RecoverWith(ctx, "step 3: restart charon on "+site+"; the tunnel comes back", func(ctx context.Context) error {
+			if err := d.RecoverWith(ctx, "step 3: restart charon on "+site+"; the tunnel comes back", func(ctx context.Context) error {
 				if err := in.Recover(ctx); err != nil {
 					return err
 				}
 				if selfHeal {
-					if err := d.WaitSelfHeal(ctx, it, "the restart of "+site+"'s charon", it.HealWindow(), nil); err != nil {
+					if err := d.WaitSelfHeal(ctx, it, "the restart of "+site+"'s charon", it.HealWindow(), logs); err != nil {
 						return err
 					}
-				} else if err := d.RecoverInOrderChecked(ctx, it, site, nil); err != nil {
+				} else if err := d.RecoverInOrderChecked(ctx, it, site, logs); err != nil {
 					return err
 				}
 				return in.WaitRecovered(ctx)
-			})
+			}); err != nil {
+				return err
+			}
+			return d.VerifyRecovery(ctx, VerifyOptions{})
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/fault"
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
@@ -296,28 +297,20 @@ func (d *Drill) WaitIOYes(ctx context.Context) error {
 	return nil
 }
 
-// waitEvent waits briefly (a few polls) for the watcher to record what the
-// caller just saw, so that checks which read the timeline see it too.
+// waitEvent gives the watcher a few polls to record what the caller just
+// saw, so that checks which read the timeline see it too (a check that then
+// misses it says so).
 func waitEvent(ctx context.Context, tl *timeline.Timeline, src string, since time.Time, match func(timeline.Event) bool) {
 	after := tl.Offset(since)
-	t := time.NewTicker(harness.ReplicaPoll / 4)
-	defer t.Stop()
-	deadline := time.After(4 * harness.ReplicaPoll)
-	for {
+	_ = poll.Until(ctx, "the watcher to record "+src, harness.ReplicaPoll/4, 4*harness.ReplicaPoll, func(context.Context) (bool, string, error) {
 		evs := tl.Events()
 		for i := len(evs) - 1; i >= 0; i-- {
 			if e := evs[i]; e.At() >= after && e.Source == src && (e.Kind == timeline.KindIOState || e.Kind == timeline.KindNote) && match(e) {
-				return
+				return true, "", nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline:
-			return
-		case <-t.C:
-		}
-	}
+		return false, "", nil
+	})
 }
 
 // VerifyCaughtUpRows is the proof of a drill that caught up already: rows

@@ -12,6 +12,7 @@ import (
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/fault"
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
@@ -65,10 +66,12 @@ func (d *Drill) WaitDPDDead(ctx context.Context, it tunnel.IKETimings, sites []s
 		window := it.DPDWindow()
 		from := env.Timeline.Offset(d.FaultAt)
 		var r check.Result
-		_ = pollUntil(ctx, d.FaultAt.Add(window), func() bool {
+		wctx, cancel := context.WithDeadline(ctx, d.FaultAt.Add(window))
+		defer cancel()
+		_ = poll.Until(wctx, "DPD to declare the peer dead", harness.ReplicaPoll, 0, func(context.Context) (bool, string, error) {
 			r = DPDDeclaredDead(env.Timeline.Events(), sites, from, from+window)
-			return r.Passed()
-		})
+			return r.Passed(), r.Observed, nil
+		}) // the check says what was seen
 		if at, ok := r.Detail["first_down_ms"].(int64); ok && r.Passed() {
 			env.Metric(harness.DPDDeadMS, time.Duration(at)*time.Millisecond-from)
 		}
@@ -179,24 +182,6 @@ func (d *Drill) VerifySAsMatch(ctx context.Context) error {
 		}
 		return d.Env.Check(sasMatch(a, b, d.Primary.Tunnel.Connection))
 	})
-}
-
-// pollUntil evaluates cond every replica poll until it holds or deadline
-// passes (the caller records what it saw).
-func pollUntil(ctx context.Context, deadline time.Time, cond func() bool) error {
-	t := time.NewTicker(harness.ReplicaPoll)
-	defer t.Stop()
-	for !cond() {
-		if !time.Now().Before(deadline) {
-			return context.DeadlineExceeded
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }
 
 // oneSidedIKETimeout bounds an initiate: the lab's retransmit budget

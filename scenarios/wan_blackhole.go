@@ -31,6 +31,8 @@ func WANBlackhole(o WANBlackholeOptions) harness.Scenario {
 		Needs:       []target.Capability{target.CapExec},
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			d := Begin(t, env)
+			logs := d.FollowLogs(ctx)
+			defer logs.Stop()
 			it, err := d.IKETimings(ctx)
 			if err != nil {
 				return err
@@ -63,7 +65,7 @@ func WANBlackhole(o WANBlackholeOptions) harness.Scenario {
 				} else if err := in.Recover(ctx); err != nil {
 					return err
 				}
-				if err := d.WaitSelfHeal(ctx, it, "the lift", it.HealWindow(), nil); err != nil {
+				if err := d.WaitSelfHeal(ctx, it, "the lift", it.HealWindow(), logs); err != nil {
 					return err
 				}
 				return in.WaitRecovered(ctx)
