@@ -4,6 +4,8 @@
 //
 // Every row carries the drill id, a writer number and a per-writer sequence
 // (see Schema), so a row on any server can be traced to exactly one write.
+// Rows written by hand without them (the seed's INSERT INTO ping(msg)) keep
+// NULL tags, never collide with each other and are never read back.
 // Writes have three outcomes: acknowledged (the server replied OK: the row is
 // in the Ledger), failed (the server rejected it with a definite error such
 // as 1290 read-only, or the statement was never sent), and unknown (the

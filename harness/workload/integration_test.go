@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/timeline"
+	"github.com/go-sql-driver/mysql"
 )
 
 // TestMariaDB runs the writers against one throwaway mariadbd; each subtest
@@ -22,6 +24,9 @@ func TestMariaDB(t *testing.T) {
 	t.Run("SteadyBounded", func(t *testing.T) { testSteadyBounded(t, s) })
 	t.Run("SteadyThroughBlockedTable", func(t *testing.T) { testSteadyBlocked(t, s) })
 	t.Run("ApplySchemaRejectsSeedTable", func(t *testing.T) { testSeedEraTable(t, s) })
+	t.Run("SeedInsertsByHandDoNotCollide", func(t *testing.T) { testSeedByHand(t, s) })
+	t.Run("NullTagsIgnoredOrUnexpected", func(t *testing.T) { testNullTags(t, s) })
+	t.Run("OldSchemaTableCollidesUntilAltered", func(t *testing.T) { testOldSchemaTable(t, s) })
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -348,4 +353,110 @@ func testSeedEraTable(t *testing.T, s *server) {
 			t.Fatalf("error %q does not name column %s", err, col)
 		}
 	}
+}
+
+// The seed's own statements by hand (CREATE ... IF NOT EXISTS, then its
+// untagged INSERT again and again) succeed on drdrill's table, and a drill
+// between them reads back exactly its own rows.
+func testSeedByHand(t *testing.T, s *server) {
+	ctx := ctxT(t, 20*time.Second)
+	before, err := SeedRows(ctx, s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := New("")
+	if _, err := w.Ping(ctx, s.root, PhaseBefore, MsgBefore); err != nil {
+		t.Fatal(err)
+	}
+	if err := SeedByHand(ctx, s.root, 5); err != nil {
+		t.Fatalf("the seed's statements by hand: %v", err)
+	}
+	if _, err := w.Ping(ctx, s.root, PhaseAfter, MsgAfter); err != nil {
+		t.Fatal(err)
+	}
+	after, err := SeedRows(ctx, s.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := UntaggedSeedRows(after), UntaggedSeedRows(before)+5; got != want {
+		t.Fatalf("%s shows %d untagged seed rows, want %d", SeedSelect, got, want)
+	}
+	if len(after) != len(before)+7 {
+		t.Fatalf("%s shows %d rows, want %d (+5 by hand, +2 by the drill)", SeedSelect, len(after), len(before)+7)
+	}
+	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsLedger(t, w.Ledger.Entries(), rows)
+}
+
+// A row that carries a drill's id but NULL writer, seq and phase (written by
+// hand, never by drdrill) is read back with zero tags, which no write has
+// (seq starts at 1), so the ledger check reports it; resolving an unknown
+// write never mistakes it for one.
+func testNullTags(t *testing.T, s *server) {
+	ctx := ctxT(t, 20*time.Second)
+	w := New("")
+	if _, err := w.Ping(ctx, s.root, PhaseBefore, MsgBefore); err != nil {
+		t.Fatal(err)
+	}
+	s.exec(t, "INSERT INTO "+Table+" (msg, drill_id) VALUES ('by hand', ?)", w.DrillID)
+	s.exec(t, "INSERT INTO "+Table+" (msg) VALUES (NULL)")
+	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	if err != nil {
+		t.Fatalf("ReadBack with NULL tags: %v", err)
+	}
+	if len(rows) != 2 || rows[0] != (Row{ID: rows[0].ID, Msg: "by hand"}) || rows[1].Seq != 1 {
+		t.Fatalf("rows = %+v, want the hand row with zero tags, then seq 1", rows)
+	}
+	w.Ledger.AddUnknown(Attempt{Writer: 0, Seq: 2, Phase: PhaseDuring, Msg: MsgDuring, SentAt: time.Now(), Sent: true, Err: "invalid connection"})
+	if res, err := w.Ledger.ResolveUnknown(ctx, s.root); err != nil || res != (Resolution{NotWritten: 1}) {
+		t.Fatalf("ResolveUnknown = %+v, %v; want 1 not written", res, err)
+	}
+}
+
+// A table made by the old schema (tags NOT NULL, empty or zero by default)
+// is left as it is by CREATE TABLE IF NOT EXISTS: drills still work on it,
+// the seed's second untagged INSERT collides, and the documented ALTER
+// fixes it.
+func testOldSchemaTable(t *testing.T, s *server) {
+	ctx := ctxT(t, 20*time.Second)
+	s.exec(t, "RENAME TABLE testdb.ping TO testdb.ping_drill")
+	t.Cleanup(func() {
+		_, _ = s.root.Exec("DROP TABLE IF EXISTS testdb.ping")
+		_, _ = s.root.Exec("RENAME TABLE testdb.ping_drill TO testdb.ping")
+	})
+	s.exec(t, oldSchemaTable)
+	if err := ApplySchema(ctx, s.root); err != nil {
+		t.Fatalf("ApplySchema on an old-schema table: %v", err)
+	}
+	var nullable string
+	if err := s.root.QueryRowContext(ctx, `SELECT IS_NULLABLE FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'testdb' AND TABLE_NAME = 'ping' AND COLUMN_NAME = 'drill_id'`).Scan(&nullable); err != nil || nullable != "NO" {
+		t.Fatalf("drill_id IS_NULLABLE = %q, %v; want NO (IF NOT EXISTS leaves the table as it is)", nullable, err)
+	}
+	w := New("")
+	if _, err := w.Ping(ctx, s.root, PhaseBefore, MsgBefore); err != nil {
+		t.Fatalf("a drill's write on an old-schema table: %v", err)
+	}
+	err := SeedByHand(ctx, s.root, 2)
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1062 || !strings.Contains(err.Error(), "insert 2 of 2") || !strings.Contains(me.Message, "drill_seq") {
+		t.Fatalf("the seed's second INSERT on an old-schema table: err = %v, want 1062 on drill_seq", err)
+	}
+	t.Logf("old schema, second untagged INSERT: %v", me)
+
+	s.exec(t, alterTagsNullable)
+	if err := SeedByHand(ctx, s.root, 3); err != nil {
+		t.Fatalf("the seed's statements after the ALTER: %v", err)
+	}
+	if _, err := w.Ping(ctx, s.root, PhaseAfter, MsgAfter); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsLedger(t, w.Ledger.Entries(), rows)
 }

@@ -16,7 +16,12 @@ type Row struct {
 }
 
 // ReadBack returns the rows of one drill on db (primary or replica),
-// ordered by (writer, seq, id).
+// ordered by (writer, seq, id). Only rows tagged with drillID are read:
+// untagged rows (the seed's INSERT INTO ping(msg) by hand, drill_id NULL)
+// and other drills' rows are never seen. A row that carries drillID but a
+// NULL writer, seq, phase or msg was not written by drdrill (every write
+// sets them all); it is returned with zero values there, and since no write
+// has seq 0 the ledger check reports it as unexpected.
 func ReadBack(ctx context.Context, db *sql.DB, drillID string) ([]Row, error) {
 	rows, err := db.QueryContext(ctx, `SELECT id, writer, seq, phase, msg FROM `+Table+
 		` WHERE drill_id = ? ORDER BY writer, seq, id`, drillID)
@@ -27,12 +32,12 @@ func ReadBack(ctx context.Context, db *sql.DB, drillID string) ([]Row, error) {
 	var out []Row
 	for rows.Next() {
 		var r Row
-		var phase string
-		var msg sql.NullString
-		if err := rows.Scan(&r.ID, &r.Writer, &r.Seq, &phase, &msg); err != nil {
+		var writer, seq sql.NullInt64
+		var phase, msg sql.NullString
+		if err := rows.Scan(&r.ID, &writer, &seq, &phase, &msg); err != nil {
 			return nil, fmt.Errorf("read back drill %s: %w", drillID, err)
 		}
-		r.Phase, r.Msg = Phase(phase), msg.String
+		r.Writer, r.Seq, r.Phase, r.Msg = int(writer.Int64), seq.Int64, Phase(phase.String), msg.String
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

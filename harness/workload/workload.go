@@ -103,6 +103,10 @@ func (w *Workload) takeWriters(n int) int {
 
 // ApplySchema creates the ping table if needed and verifies that an existing
 // table has the drill columns (a seed-era table without them is an error).
+// An existing table is never altered: one made by an older drdrill, with
+// NOT NULL tags, is accepted (drills work on it) but the seed's untagged
+// INSERT by hand collides there from the second row on
+// (docs/findings.md#ping-tags-nullable says what to do).
 func ApplySchema(ctx context.Context, db *sql.DB) error {
 	for _, stmt := range statements(Schema) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,13 @@ func TestSchemaStatements(t *testing.T) {
 	}
 	for _, want := range []string{"drill_id", "seq", "phase", "writer", "UNIQUE KEY drill_seq (drill_id, writer, seq)", "msg        VARCHAR(50)"} {
 		if !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(st[1]) {
+			t.Errorf("CREATE TABLE lacks %q", want)
+		}
+	}
+	// Untagged rows (the seed's INSERT by hand) must not collide in drill_seq:
+	// every tag is nullable and NULL by default.
+	for _, col := range []string{"drill_id   VARCHAR(40)", "seq        BIGINT", "phase      VARCHAR(16)", "writer     INT"} {
+		if want := col + " NULL DEFAULT NULL,"; !strings.Contains(st[1], want) {
 			t.Errorf("CREATE TABLE lacks %q", want)
 		}
 	}
