@@ -30,7 +30,7 @@ type OneSidedRecoveryOptions struct {
 // state from both gateways' VICI state (SPIs one side has and the other not)
 // and applies the documented fix as a recorded remediation: both sides
 // fully down, the outage held until the replica shows it, then up in the
-// documented order. What strongSwan does: docs/findings.md#stale-peer.
+// documented order. What strongSwan does: docs/findings.md#one-sided-reset.
 func OneSidedRecovery(o OneSidedRecoveryOptions) harness.Scenario {
 	return harness.Scenario{
 		Name:        "one-sided-recovery",

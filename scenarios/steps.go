@@ -102,7 +102,7 @@ func (d *Drill) HoldUntilOutageSeen(ctx context.Context) error {
 		wctx, cancel := context.WithTimeout(ctx, OutageEvidenceWindow(env.Timings))
 		defer cancel()
 		// Connecting comes a moment before Last_IO_Errno is filled: wait
-		// for both (docs/findings.md#mariadb-connecting-before-errno).
+		// for both (docs/findings.md#io-connecting-before-errno).
 		st, err := replica.WaitFor(wctx, d.Replica.DB, harness.ReplicaPoll, "IO thread Connecting with a last IO error",
 			func(s replica.Status) bool { return s.IO != replica.IOYes && s.LastIOErrno != 0 })
 		if err != nil && ctx.Err() != nil {

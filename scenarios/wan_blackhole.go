@@ -22,7 +22,7 @@ type WANBlackholeOptions struct {
 // peer dead, the replica's reconnects time out (errno 110, the seed's
 // error), and once the WAN is back the tunnel comes back by itself
 // (dpd_action=restart) — nobody calls initiate. What the lab showed:
-// docs/findings.md#silent-wan.
+// docs/findings.md#dpd-silent-wan.
 func WANBlackhole(o WANBlackholeOptions) harness.Scenario {
 	return harness.Scenario{
 		Name:        "wan-blackhole",

@@ -20,7 +20,7 @@ import (
 // Stale drops the DELETE (nftables, on Stale's host), then the drop is
 // removed. Stale keeps an IKE SA and a CHILD SA that Reset does not have:
 // the state the seed's troubleshooting 1 starts from. What strongSwan does
-// next: docs/findings.md#stale-peer.
+// next: docs/findings.md#one-sided-reset.
 //
 // Recover removes the drop (Inject already did, unless it failed halfway).
 // WaitRecovered repairs the tunnel if it is still inconsistent: both sides

@@ -21,7 +21,7 @@ const DefaultStuckRetry = time.Hour
 // ReplicaStuck reproduces seed troubleshooting 2 — the replica stays in
 // Connecting after the VPN is back — for real: while the tunnel is up it
 // sets a very long connect retry on the replica (keeping its heartbeat:
-// docs/findings.md#mariadb-change-master-heartbeat), then takes the tunnel
+// docs/findings.md#change-master-resets-heartbeat), then takes the tunnel
 // down as the seed's step 1 does. The IO thread's first reconnect fails and
 // it sleeps the connect retry, so after the tunnel is back it stays
 // Connecting until STOP/START REPLICA.

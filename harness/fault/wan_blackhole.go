@@ -45,7 +45,7 @@ type BlackholeEnd struct {
 // and ESP from its peer (an output drop is not silent), and gets a
 // blackhole route for the other site's subnets (so that, once DPD removed
 // the SA, forwarded packets vanish instead of drawing an ICMP unreachable).
-// Why each piece: docs/findings.md#silent-wan.
+// Why each piece: docs/findings.md#dpd-silent-wan.
 //
 // Recover lifts the blackhole on both gateways, whatever Inject got to,
 // and verifies it is gone; it does nothing to the tunnel. WaitRecovered
