@@ -1,12 +1,8 @@
 package check
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"reflect"
-	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -144,67 +140,4 @@ func at(e timeline.Event) time.Duration {
 		return d
 	}
 	return time.Duration(e.TMS * float64(time.Millisecond))
-}
-
-// ioEvents are source's io_state events in time order.
-func ioEvents(events []timeline.Event, source string) []timeline.Event {
-	var out []timeline.Event
-	for _, e := range events {
-		if e.Kind == timeline.KindIOState && e.Source == source {
-			out = append(out, e)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return at(out[i]) < at(out[j]) })
-	return out
-}
-
-func str(d map[string]any, k string) string {
-	v, ok := d[k]
-	if !ok || isNull(v) {
-		return ""
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer {
-		return fmt.Sprint(rv.Elem().Interface())
-	}
-	return fmt.Sprint(v)
-}
-
-// isNull reports a nil value, including a typed nil pointer (*int64(nil)).
-func isNull(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
-}
-
-// num reads an integer from a detail value of any numeric shape (Go ints,
-// pointers to them, float64 and json.Number from decoded JSON, digits).
-func num(v any) (int64, bool) {
-	if isNull(v) {
-		return 0, false
-	}
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer {
-		rv = rv.Elem()
-	}
-	switch rv.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return rv.Int(), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return int64(rv.Uint()), true
-	case reflect.Float32, reflect.Float64:
-		return int64(rv.Float()), true
-	case reflect.String:
-		s := rv.String()
-		if n, ok := v.(json.Number); ok {
-			s = string(n)
-		}
-		i, err := strconv.ParseInt(s, 10, 64)
-		return i, err == nil
-	}
-	return 0, false
 }

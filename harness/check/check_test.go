@@ -17,21 +17,25 @@ const src = "replica/onprem"
 
 func sec(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// io is an io_state event at s seconds; sb/errno of nil are SQL NULL / absent.
-func io(s float64, from, to string, extra map[string]any) timeline.Event {
-	d := map[string]any{"from": from, "to": to}
-	for k, v := range extra {
-		d[k] = v
-	}
-	return timeline.Event{TMS: s * 1000, Source: src, Kind: timeline.KindIOState, Detail: d}
+// io is a typed io_state event at s seconds; d carries the rest of the
+// observation (its From and To are set here).
+func io(s float64, from, to string, d timeline.IOState) timeline.Event {
+	d.From, d.To = from, to
+	return timeline.Event{TMS: s * 1000, Source: src, Kind: timeline.KindIOState, Data: d}
 }
 
 // cat appends to a copy, so table cases never share a backing array.
 func cat[T any](s []T, more ...T) []T { return slices.Concat(s, more) }
 
-func outage(errno any) map[string]any {
-	return map[string]any{"seconds_behind": (*int64)(nil), "last_io_errno": errno,
-		"last_io_error": "error reconnecting to master 'repl@10.20.11.123:3306' - retry-time: 1"}
+func i64(n int64) *int64 { return &n }
+
+// running is a healthy replica's observation: in sync, no error.
+var running = timeline.IOState{SecondsBehind: i64(0)}
+
+// outage is the seed's Connecting observation: seconds_behind NULL.
+func outage(errno int) timeline.IOState {
+	return timeline.IOState{LastIOErrno: errno,
+		LastIOError: "error reconnecting to master 'repl@10.20.11.123:3306' - retry-time: 1"}
 }
 
 func wantResult(t *testing.T, r Result, verdict string, observed ...string) {
@@ -53,8 +57,7 @@ func wantResult(t *testing.T, r Result, verdict string, observed ...string) {
 }
 
 func TestOutageObserved(t *testing.T) {
-	base := []timeline.Event{io(0.1, "", "Yes", nil)}
-	seven := int64(7)
+	base := []timeline.Event{io(0.1, "", "Yes", running)}
 	tests := []struct {
 		name    string
 		events  []timeline.Event
@@ -63,22 +66,23 @@ func TestOutageObserved(t *testing.T) {
 	}{
 		{"seed outage", cat(base, io(3.02, "Yes", "Connecting", outage(2003))), Pass,
 			[]string{"Connecting at 3.02s, errno 2003"}},
-		{"errno as JSON float", cat(base, io(3.5, "Yes", "Connecting", map[string]any{"seconds_behind": nil, "last_io_errno": 2013.0})), Pass,
+		{"legacy map detail, errno as JSON float", cat(base, timeline.Event{TMS: 3500, Source: src, Kind: timeline.KindIOState,
+			Detail: map[string]any{"from": "Yes", "to": "Connecting", "seconds_behind": nil, "last_io_errno": 2013.0}}), Pass,
 			[]string{"errno 2013"}},
 		{"fault had no effect", base, Fail, []string{"fault had no effect: IO thread stayed Yes for 10.0 s"}},
 		{"no events at all", nil, Fail, []string{"no io_state events from replica/onprem"}},
 		{"other source only", []timeline.Event{{TMS: 3000, Source: "replica/aws", Kind: timeline.KindIOState,
-			Detail: map[string]any{"from": "Yes", "to": "Connecting"}}}, Fail, []string{"no io_state events"}},
+			Data: outage(2003)}}, Fail, []string{"no io_state events"}},
+		{"detail that is no IOState is skipped", []timeline.Event{{TMS: 3000, Source: src, Kind: timeline.KindIOState,
+			Detail: map[string]any{"to": 5}}}, Fail, []string{"no io_state events from replica/onprem"}},
 		{"only events after the window", []timeline.Event{io(12, "Yes", "Connecting", outage(2003))}, Fail,
 			[]string{"no io_state events from replica/onprem until 12.00s"}},
 		{"connecting after the window", cat(base, io(12, "Yes", "Connecting", outage(2003))), Fail,
 			[]string{"stayed Yes"}},
 		{"already connecting before the fault", []timeline.Event{io(0.5, "", "Connecting", outage(2003))}, Fail,
 			[]string{"already Connecting since 0.50s"}},
-		{"seconds_behind not null", cat(base, io(3, "Yes", "Connecting", map[string]any{"seconds_behind": &seven, "last_io_errno": 2003})), Fail,
+		{"seconds_behind not null", cat(base, io(3, "Yes", "Connecting", timeline.IOState{SecondsBehind: i64(7), LastIOErrno: 2003})), Fail,
 			[]string{"Connecting at 3.00s but seconds_behind 7, not NULL"}},
-		{"seconds_behind not recorded", cat(base, io(3, "Yes", "Connecting", map[string]any{"last_io_errno": 2003})), Fail,
-			[]string{"seconds_behind not recorded"}},
 		{"errno zero", cat(base, io(3, "Yes", "Connecting", outage(0))), Fail, []string{"last_io_errno 0"}},
 		{"went No, never Connecting", cat(base, io(3, "Yes", "No", outage(1236))), Fail,
 			[]string{"IO thread went No at 3.00s, never Connecting (errno 1236)"}},
@@ -100,37 +104,44 @@ func TestOutageObserved(t *testing.T) {
 
 func TestOutageObservedFromLiveTimeline(t *testing.T) {
 	tl := timeline.New()
-	tl.Add(src, timeline.KindIOState, map[string]any{"from": "", "to": "Yes"})
+	tl.Add(src, timeline.KindIOState, timeline.IOState{To: "Yes", Initial: true, SecondsBehind: i64(0)})
 	from := tl.Since()
 	d := outage(2003)
-	d["from"], d["to"] = "Yes", "Connecting"
+	d.From, d.To = "Yes", "Connecting"
 	tl.AddAt(tl.Start().Add(from+50*time.Millisecond), src, timeline.KindIOState, d)
 	r := OutageObserved(tl.Events(), src, from, from+time.Second)
 	wantResult(t, r, Pass, "errno 2003")
 	if got := r.Detail["detect_ms"]; got != 50.0 {
 		t.Fatalf("detect_ms = %v, want 50", got)
 	}
+	// The detail is the observation, as report.json has always shown it.
+	b, _ := json.Marshal(r.Detail)
+	for _, want := range []string{`"from":"Yes"`, `"to":"Connecting"`, `"seconds_behind":null`, `"last_io_errno":2003`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("detail %s lacks %s", b, want)
+		}
+	}
 }
 
 func TestFaultHadEffect(t *testing.T) {
-	base := []timeline.Event{io(0.1, "", "Yes", nil)}
-	wantResult(t, FaultHadEffect(cat(base, io(2, "Yes", "Connecting", nil)), src, sec(1), sec(6)), Pass, "Connecting at 2.00s")
-	wantResult(t, FaultHadEffect(cat(base, io(2, "Yes", "No", nil)), src, sec(1), sec(6)), Pass, "No at 2.00s")
+	base := []timeline.Event{io(0.1, "", "Yes", running)}
+	wantResult(t, FaultHadEffect(cat(base, io(2, "Yes", "Connecting", outage(0))), src, sec(1), sec(6)), Pass, "Connecting at 2.00s")
+	wantResult(t, FaultHadEffect(cat(base, io(2, "Yes", "No", timeline.IOState{})), src, sec(1), sec(6)), Pass, "No at 2.00s")
 	wantResult(t, FaultHadEffect(base, src, sec(1), sec(6)), Fail, "fault had no effect: IO thread stayed Yes for 5.0 s")
 }
 
 func TestIORecoveredWithin(t *testing.T) {
-	evs := []timeline.Event{io(0.1, "", "Yes", nil), io(3, "Yes", "Connecting", outage(2003))}
+	evs := []timeline.Event{io(0.1, "", "Yes", running), io(3, "Yes", "Connecting", outage(2003))}
 	tests := []struct {
 		name    string
 		events  []timeline.Event
 		verdict string
 		obs     string
 	}{
-		{"recovered", cat(evs, io(9.31, "Connecting", "Yes", nil)), Pass, "Yes at 9.31s, 1.84s after tunnel up"},
-		{"too slow", cat(evs, io(20, "Connecting", "Yes", nil)), Fail, "12.53s after tunnel up: 2.53s over"},
+		{"recovered", cat(evs, io(9.31, "Connecting", "Yes", running)), Pass, "Yes at 9.31s, 1.84s after tunnel up"},
+		{"too slow", cat(evs, io(20, "Connecting", "Yes", running)), Fail, "12.53s after tunnel up: 2.53s over"},
 		{"never", evs, Fail, "no io_state → Yes after tunnel up at 7.47s; last state Connecting at 3.00s"},
-		{"Yes only before tunnel up", cat(evs, io(7, "Connecting", "Yes", nil)), Fail, "last state Yes at 7.00s, before tunnel up"},
+		{"Yes only before tunnel up", cat(evs, io(7, "Connecting", "Yes", running)), Fail, "last state Yes at 7.00s, before tunnel up"},
 		{"no events", nil, Fail, "no io_state → Yes"},
 	}
 	for _, tt := range tests {
@@ -353,33 +364,31 @@ func TestSet(t *testing.T) {
 	}
 }
 
-func TestNum(t *testing.T) {
-	n := int64(5)
-	for _, v := range []any{5, int32(5), int64(5), uint16(5), 5.0, json.Number("5"), "5", &n} {
-		if got, ok := num(v); !ok || got != 5 {
-			t.Errorf("num(%T %v) = %d, %v", v, v, got, ok)
-		}
-	}
-	for _, v := range []any{nil, (*int64)(nil), "x", true} {
-		if _, ok := num(v); ok {
-			t.Errorf("num(%T %v) ok", v, v)
-		}
-	}
-}
-
 // Regression: MariaDB reports Connecting before it fills Last_IO_Errno; the
 // errno that follows in the same Connecting spell is the evidence.
 func TestOutageObservedErrnoAfterConnecting(t *testing.T) {
 	tl := timeline.New()
 	src := "replica/onprem"
 	start := tl.Start()
-	tl.AddAt(start.Add(time.Second), src, timeline.KindIOState, map[string]any{"from": "Yes", "to": "Connecting", "last_io_errno": 0, "seconds_behind": nil})
-	tl.AddAt(start.Add(1020*time.Millisecond), src, timeline.KindNote, map[string]any{"event": "io_error", "to": "Connecting", "last_io_errno": 2003, "seconds_behind": nil})
+	tl.AddAt(start.Add(time.Second), src, timeline.KindIOState, timeline.IOState{From: "Yes", To: "Connecting"})
+	tl.AddAt(start.Add(1020*time.Millisecond), src, timeline.KindNote, timeline.IOErrorNote{To: "Connecting", LastIOErrno: 2003, LastIOError: "Can't connect"})
 	r := OutageObserved(tl.Events(), src, 0, 5*time.Second)
-	if r.Verdict != Pass || !strings.Contains(r.Observed, "errno 2003") {
+	if r.Verdict != Pass || !strings.Contains(r.Observed, "errno 2003: Can't connect") {
 		t.Fatalf("want pass with errno 2003, got %s: %s", r.Verdict, r.Observed)
 	}
+	if _, ok := r.Detail["from"]; ok || r.Detail["last_io_errno"] != 2003 || r.Detail["t_ms"] != 1020.0 {
+		t.Fatalf("detail of the note's observation = %v", r.Detail)
+	}
+	// A note with seconds_behind set is not the outage's error.
+	tl = timeline.New()
+	start = tl.Start()
+	tl.AddAt(start.Add(time.Second), src, timeline.KindIOState, timeline.IOState{From: "Yes", To: "Connecting"})
+	tl.AddAt(start.Add(1020*time.Millisecond), src, timeline.KindNote, timeline.IOErrorNote{To: "Connecting", LastIOErrno: 2003, SecondsBehind: i64(0)})
+	if r := OutageObserved(tl.Events(), src, 0, 5*time.Second); r.Verdict != Fail {
+		t.Fatalf("a note with seconds_behind must not count: %s", r.Observed)
+	}
 	// The errno must come in the same Connecting spell: after Yes again, no.
+	// (Legacy map details, as a not-yet-converted producer passes them.)
 	tl = timeline.New()
 	start = tl.Start()
 	tl.AddAt(start.Add(time.Second), src, timeline.KindIOState, map[string]any{"from": "Yes", "to": "Connecting", "last_io_errno": 0, "seconds_behind": nil})
@@ -387,5 +396,13 @@ func TestOutageObservedErrnoAfterConnecting(t *testing.T) {
 	tl.AddAt(start.Add(1020*time.Millisecond), src, timeline.KindNote, map[string]any{"event": "io_error", "to": "Connecting", "last_io_errno": 2003, "seconds_behind": nil})
 	if r := OutageObserved(tl.Events(), src, 0, 5*time.Second); r.Verdict != Fail {
 		t.Fatalf("errno after the thread was Yes again must not count: %s", r.Observed)
+	}
+	// Without the Yes in between the legacy note counts.
+	tl = timeline.New()
+	start = tl.Start()
+	tl.AddAt(start.Add(time.Second), src, timeline.KindIOState, map[string]any{"from": "Yes", "to": "Connecting", "last_io_errno": 0, "seconds_behind": nil})
+	tl.AddAt(start.Add(1020*time.Millisecond), src, timeline.KindNote, map[string]any{"event": "io_error", "to": "Connecting", "last_io_errno": 2003, "seconds_behind": nil})
+	if r := OutageObserved(tl.Events(), src, 0, 5*time.Second); r.Verdict != Pass {
+		t.Fatalf("legacy io_error note: %s", r.Observed)
 	}
 }

@@ -8,8 +8,12 @@
 // during, 'replication_test_while_vpn_down')"), and carries the observation
 // in Detail for report.json.
 //
-// Replica IO thread evidence is read from timeline events of kind io_state
-// whose detail holds from, to and, at that observation, seconds_behind (nil
-// for SQL NULL), last_io_errno and last_io_error (replica.Status's JSON
-// names).
+// Timeline evidence is read as typed details (timeline.As): the replica's
+// IO thread from io_state events (timeline.IOState: from, to, and at that
+// observation seconds_behind, nil for SQL NULL, last_io_errno and
+// last_io_error) and io_error notes (timeline.IOErrorNote); the gateways'
+// SA events (timeline.IKEUpDown, timeline.ChildUpDown) and the harness's
+// own tunnel actions (timeline.TunnelAction). A detail that is a map from a
+// producer not yet converted is read through timeline.As too; one that does
+// not decode as its kind's type is skipped, never a panic.
 package check

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/drdrill/drdrill/harness/timeline"
@@ -13,25 +14,59 @@ const (
 	ioConnecting = "Connecting"
 )
 
+// ioObs is one observation of source's IO thread: an io_state event, or
+// an io_error note (same state, a new errno), typed.
+type ioObs struct {
+	at            time.Duration
+	from          string
+	hasFrom       bool // io_state events say where from (JSON null when initial); notes do not
+	initial       bool
+	to            string
+	secondsBehind *int64 // nil: SQL NULL
+	errno         int
+	msg           string
+}
+
+func fromIOState(e timeline.Event, st timeline.IOState) ioObs {
+	return ioObs{at: at(e), from: st.From, hasFrom: true, initial: st.Initial, to: st.To,
+		secondsBehind: st.SecondsBehind, errno: st.LastIOErrno, msg: st.LastIOError}
+}
+
+// ioEvents are source's io_state observations in time order. An event
+// whose detail is not an IOState (nor a map that reads as one) is skipped.
+func ioEvents(events []timeline.Event, source string) []ioObs {
+	var out []ioObs
+	for _, e := range events {
+		if e.Kind != timeline.KindIOState || e.Source != source {
+			continue
+		}
+		if st, ok := timeline.As[timeline.IOState](e); ok {
+			out = append(out, fromIOState(e, st))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].at < out[j].at })
+	return out
+}
+
 // stateBefore is the IO state last reported at or before t ("" if none),
 // and when it was reported.
-func stateBefore(ios []timeline.Event, t time.Duration) (string, time.Duration, bool) {
+func stateBefore(ios []ioObs, t time.Duration) (string, time.Duration, bool) {
 	state, when, ok := "", time.Duration(0), false
-	for _, e := range ios {
-		if at(e) > t {
+	for _, o := range ios {
+		if o.at > t {
 			break
 		}
-		state, when, ok = str(e.Detail, "to"), at(e), true
+		state, when, ok = o.to, o.at, true
 	}
 	return state, when, ok
 }
 
-// inWindow are the events within [from, to].
-func inWindow(ios []timeline.Event, from, to time.Duration) []timeline.Event {
-	var out []timeline.Event
-	for _, e := range ios {
-		if t := at(e); t >= from && t <= to {
-			out = append(out, e)
+// inWindow are the observations within [from, to].
+func inWindow(ios []ioObs, from, to time.Duration) []ioObs {
+	var out []ioObs
+	for _, o := range ios {
+		if o.at >= from && o.at <= to {
+			out = append(out, o)
 		}
 	}
 	return out
@@ -39,10 +74,10 @@ func inWindow(ios []timeline.Event, from, to time.Duration) []timeline.Event {
 
 // noEffect explains a window in which the IO thread never left Yes, or ""
 // when it did leave Yes.
-func noEffect(ios []timeline.Event, source string, from, to time.Duration) string {
+func noEffect(ios []ioObs, source string, from, to time.Duration) string {
 	win := inWindow(ios, from, to)
-	for _, e := range win {
-		if str(e.Detail, "to") != ioYes {
+	for _, o := range win {
+		if o.to != ioYes {
 			return ""
 		}
 	}
@@ -51,7 +86,7 @@ func noEffect(ios []timeline.Event, source string, from, to time.Duration) strin
 	case !known && len(win) == 0 && len(ios) == 0:
 		return fmt.Sprintf("no io_state events from %s", source)
 	case !known && len(win) == 0:
-		return fmt.Sprintf("no io_state events from %s until %s, after the window", source, secs(at(ios[0])))
+		return fmt.Sprintf("no io_state events from %s until %s, after the window", source, secs(ios[0].at))
 	case before == ioYes || !known:
 		return fmt.Sprintf("fault had no effect: IO thread stayed Yes for %.1f s", (to - from).Seconds())
 	default:
@@ -72,11 +107,11 @@ func FaultHadEffect(events []timeline.Event, source string, from, to time.Durati
 		r.Verdict, r.Observed = Fail, why
 		return r
 	}
-	for _, e := range inWindow(ios, from, to) {
-		if s := str(e.Detail, "to"); s != ioYes {
-			r.Verdict, r.Observed = Pass, fmt.Sprintf("%s at %s", s, secs(at(e)))
-			r.Detail["t_ms"], r.Detail["to"] = ms(at(e)), s
-			r.Detail["detect_ms"] = ms(at(e) - from)
+	for _, o := range inWindow(ios, from, to) {
+		if o.to != ioYes {
+			r.Verdict, r.Observed = Pass, fmt.Sprintf("%s at %s", o.to, secs(o.at))
+			r.Detail["t_ms"], r.Detail["to"] = ms(o.at), o.to
+			r.Detail["detect_ms"] = ms(o.at - from)
 			break
 		}
 	}
@@ -96,77 +131,74 @@ func OutageObserved(events []timeline.Event, source string, from, to time.Durati
 		return r
 	}
 	var firstProblem string
-	var firstEv *timeline.Event
-	for _, e := range inWindow(ios, from, to) {
-		if str(e.Detail, "to") != ioConnecting {
+	var first *ioObs
+	for _, o := range inWindow(ios, from, to) {
+		if o.to != ioConnecting {
 			continue
 		}
-		sb, sbRecorded := e.Detail["seconds_behind"]
-		errno, errnoOK := num(e.Detail["last_io_errno"])
 		var problem string
 		switch {
-		case !sbRecorded:
-			problem = "seconds_behind not recorded"
-		case !isNull(sb):
-			problem = fmt.Sprintf("seconds_behind %v, not NULL", str(e.Detail, "seconds_behind"))
-		case !errnoOK:
-			problem = "last_io_errno not recorded"
-		case errno == 0:
+		case o.secondsBehind != nil:
+			problem = fmt.Sprintf("seconds_behind %d, not NULL", *o.secondsBehind)
+		case o.errno == 0:
 			problem = "last_io_errno 0"
-		}
-		if problem == "last_io_errno 0" {
 			// MariaDB shows Connecting a moment before it fills Last_IO_Errno;
 			// the error recorded later in the same Connecting spell counts.
-			if late, ok := errnoWhileConnecting(events, source, e, to); ok {
-				errno, _ = num(late.Detail["last_io_errno"])
-				e, problem = late, ""
+			if late, ok := errnoWhileConnecting(events, source, o.at, to); ok {
+				o, problem = late, ""
 			}
 		}
 		if problem == "" {
 			r.Verdict = Pass
-			r.Observed = fmt.Sprintf("Connecting at %s, errno %d", secs(at(e)), errno)
-			if msg := str(e.Detail, "last_io_error"); msg != "" {
-				r.Observed += ": " + msg
+			r.Observed = fmt.Sprintf("Connecting at %s, errno %d", secs(o.at), o.errno)
+			if o.msg != "" {
+				r.Observed += ": " + o.msg
 			}
-			observation(r.Detail, e, from)
+			observation(r.Detail, o, from)
 			return r
 		}
-		if firstEv == nil {
-			ev := e
-			firstEv, firstProblem = &ev, problem
+		if first == nil {
+			first, firstProblem = &o, problem
 		}
 	}
 	r.Verdict = Fail
-	if firstEv != nil {
-		r.Observed = fmt.Sprintf("Connecting at %s but %s", secs(at(*firstEv)), firstProblem)
-		observation(r.Detail, *firstEv, from)
+	if first != nil {
+		r.Observed = fmt.Sprintf("Connecting at %s but %s", secs(first.at), firstProblem)
+		observation(r.Detail, *first, from)
 		return r
 	}
 	// The thread left Yes, but never to Connecting.
-	for _, e := range inWindow(ios, from, to) {
-		if s := str(e.Detail, "to"); s != ioYes {
-			r.Observed = fmt.Sprintf("IO thread went %s at %s, never Connecting", quoteEmpty(s), secs(at(e)))
-			if errno, ok := num(e.Detail["last_io_errno"]); ok && errno != 0 {
-				r.Observed += fmt.Sprintf(" (errno %d)", errno)
+	for _, o := range inWindow(ios, from, to) {
+		if o.to != ioYes {
+			r.Observed = fmt.Sprintf("IO thread went %s at %s, never Connecting", quoteEmpty(o.to), secs(o.at))
+			if o.errno != 0 {
+				r.Observed += fmt.Sprintf(" (errno %d)", o.errno)
 			}
-			observation(r.Detail, e, from)
+			observation(r.Detail, o, from)
 			break
 		}
 	}
 	return r
 }
 
-func observation(d map[string]any, e timeline.Event, from time.Duration) {
-	d["t_ms"] = ms(at(e))
-	d["detect_ms"] = ms(at(e) - from)
-	for _, k := range []string{"from", "to", "seconds_behind", "last_io_errno", "last_io_error"} {
-		if v, ok := e.Detail[k]; ok {
-			if isNull(v) {
-				v = nil
-			}
-			d[k] = v
+// observation puts what was seen into a result's detail (from only when
+// the observation says where from: null for the watch's first read).
+func observation(d map[string]any, o ioObs, from time.Duration) {
+	d["t_ms"] = ms(o.at)
+	d["detect_ms"] = ms(o.at - from)
+	if o.hasFrom {
+		d["from"] = any(o.from)
+		if o.initial {
+			d["from"] = nil
 		}
 	}
+	d["to"] = o.to
+	d["seconds_behind"] = nil
+	if o.secondsBehind != nil {
+		d["seconds_behind"] = *o.secondsBehind
+	}
+	d["last_io_errno"] = o.errno
+	d["last_io_error"] = o.msg
 }
 
 // IORecoveredWithin passes when source's IO thread turned Yes at or after
@@ -177,18 +209,18 @@ func IORecoveredWithin(events []timeline.Event, source string, tunnelUpAt, windo
 	r := Result{Name: "io_recovered",
 		Expected: fmt.Sprintf("IO thread Yes within %s of tunnel up at %s", secs(window), secs(tunnelUpAt)),
 		Detail:   map[string]any{"source": source, "tunnel_up_ms": ms(tunnelUpAt), "window_ms": ms(window)}}
-	for _, e := range ios {
-		if at(e) < tunnelUpAt || str(e.Detail, "to") != ioYes {
+	for _, o := range ios {
+		if o.at < tunnelUpAt || o.to != ioYes {
 			continue
 		}
-		delay := at(e) - tunnelUpAt
-		r.Detail["t_ms"], r.Detail["delay_ms"] = ms(at(e)), ms(delay)
+		delay := o.at - tunnelUpAt
+		r.Detail["t_ms"], r.Detail["delay_ms"] = ms(o.at), ms(delay)
 		if delay <= window {
 			r.Verdict = Pass
-			r.Observed = fmt.Sprintf("Yes at %s, %s after tunnel up", secs(at(e)), secs(delay))
+			r.Observed = fmt.Sprintf("Yes at %s, %s after tunnel up", secs(o.at), secs(delay))
 		} else {
 			r.Verdict = Fail
-			r.Observed = fmt.Sprintf("Yes at %s, %s after tunnel up: %s over", secs(at(e)), secs(delay), secs(delay-window))
+			r.Observed = fmt.Sprintf("Yes at %s, %s after tunnel up: %s over", secs(o.at), secs(delay), secs(delay-window))
 		}
 		return r
 	}
@@ -196,34 +228,37 @@ func IORecoveredWithin(events []timeline.Event, source string, tunnelUpAt, windo
 	r.Observed = fmt.Sprintf("no io_state → Yes after tunnel up at %s", secs(tunnelUpAt))
 	if len(ios) > 0 {
 		last := ios[len(ios)-1]
-		state := str(last.Detail, "to")
-		r.Observed += fmt.Sprintf("; last state %s at %s", quoteEmpty(state), secs(at(last)))
-		if state == ioYes {
+		r.Observed += fmt.Sprintf("; last state %s at %s", quoteEmpty(last.to), secs(last.at))
+		if last.to == ioYes {
 			r.Observed += ", before tunnel up"
 		}
-		r.Detail["last_state"], r.Detail["last_state_ms"] = state, ms(at(last))
+		r.Detail["last_state"], r.Detail["last_state_ms"] = last.to, ms(last.at)
 	}
 	return r
 }
 
 // errnoWhileConnecting finds the first io_error note of source after the
-// Connecting event conn (and before the IO thread changes state again, or
-// the window ends) with a non-zero errno and seconds_behind NULL.
-func errnoWhileConnecting(events []timeline.Event, source string, conn timeline.Event, to time.Duration) (timeline.Event, bool) {
+// Connecting observation at conn (and before the IO thread changes state
+// again, or the window ends) with a non-zero errno and seconds_behind NULL.
+func errnoWhileConnecting(events []timeline.Event, source string, conn, to time.Duration) (ioObs, bool) {
+	var notes []timeline.Event
 	for _, e := range events {
-		if e.Source != source || at(e) <= at(conn) || at(e) > to {
-			continue
-		}
-		if e.Kind == timeline.KindIOState {
-			return timeline.Event{}, false
-		}
-		if e.Kind != timeline.KindNote || str(e.Detail, "event") != "io_error" || str(e.Detail, "to") != ioConnecting {
-			continue
-		}
-		sb, recorded := e.Detail["seconds_behind"]
-		if errno, ok := num(e.Detail["last_io_errno"]); ok && errno != 0 && recorded && isNull(sb) {
-			return e, true
+		if e.Source == source && at(e) > conn && at(e) <= to && (e.Kind == timeline.KindIOState || e.Kind == timeline.KindNote) {
+			notes = append(notes, e)
 		}
 	}
-	return timeline.Event{}, false
+	sort.SliceStable(notes, func(i, j int) bool { return at(notes[i]) < at(notes[j]) })
+	for _, e := range notes {
+		if e.Kind == timeline.KindIOState {
+			return ioObs{}, false
+		}
+		n, ok := timeline.As[timeline.IOErrorNote](e)
+		if !ok || n.To != ioConnecting {
+			continue
+		}
+		if n.LastIOErrno != 0 && n.SecondsBehind == nil {
+			return ioObs{at: at(e), to: n.To, errno: n.LastIOErrno, msg: n.LastIOError}, true
+		}
+	}
+	return ioObs{}, false
 }

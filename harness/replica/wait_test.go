@@ -208,6 +208,26 @@ func TestWatchTimeline(t *testing.T) {
 	require.Len(t, sqlEv, 2)
 	assert.Equal(t, "Yes", sqlEv[1].Detail["from"])
 	assert.Equal(t, 1062, sqlEv[1].Detail["last_sql_errno"])
+
+	// The same, typed (Detail above is the legacy map view of these).
+	first, ok := timeline.As[timeline.IOState](io[0])
+	require.True(t, ok)
+	assert.Equal(t, timeline.IOState{To: "Yes", Initial: true, SecondsBehind: first.SecondsBehind}, first)
+	require.NotNil(t, first.SecondsBehind)
+	assert.Equal(t, int64(0), *first.SecondsBehind)
+	down, ok := timeline.As[timeline.IOState](io[1])
+	require.True(t, ok)
+	assert.Equal(t, timeline.IOState{From: "Yes", To: "Connecting", LastIOErrno: 2003, LastIOError: stConnecting.LastIOError}, down)
+	var errNote timeline.IOErrorNote
+	for _, e := range evs {
+		if n, ok := timeline.As[timeline.IOErrorNote](e); ok {
+			errNote = n
+		}
+	}
+	assert.Equal(t, timeline.IOErrorNote{To: "Connecting", LastIOErrno: 1045, LastIOError: stConnecting1045.LastIOError, PrevLastIOErrno: 2003}, errNote)
+	stopped, ok := timeline.As[timeline.SQLState](sqlEv[1])
+	require.True(t, ok)
+	assert.Equal(t, timeline.SQLState{From: "Yes", To: "No", LastSQLErrno: 1062, LastSQLError: stSQLStopped.LastSQLError}, stopped)
 }
 
 // A watch stamps events with the moment the status was read, not later.

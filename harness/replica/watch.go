@@ -68,14 +68,14 @@ func watch(ctx context.Context, r statusReader, poll time.Duration, fn watchFunc
 }
 
 // WatchTimeline is [Watch] writing to a timeline, until ctx is done:
-//   - timeline.KindIOState when the IO state changes (and for the first
-//     read, with from = nil and initial = true): from, to, last_io_errno,
-//     last_io_error, seconds_behind (nil is JSON null);
-//   - timeline.KindSQLState likewise for the SQL thread ("Yes"/"No"), with
-//     last_sql_errno and last_sql_error;
-//   - timeline.KindNote "io_error"/"sql_error" when only an errno changes;
-//   - timeline.KindNote "poll_error" once per distinct poll error, and
-//     "poll_ok" when polls succeed again.
+//   - timeline.KindIOState, a timeline.IOState, when the IO state changes
+//     (and for the first read, with Initial set: from is JSON null);
+//   - timeline.KindSQLState, a timeline.SQLState, likewise for the SQL
+//     thread ("Yes"/"No");
+//   - timeline.KindNote, a timeline.IOErrorNote or timeline.SQLErrorNote,
+//     when only an errno changes;
+//   - timeline.KindNote, a timeline.Note with event "poll_error", once per
+//     distinct poll error, and "poll_ok" when polls succeed again.
 //
 // State events are stamped with the status's ObservedAt.
 func WatchTimeline(ctx context.Context, c *Conn, poll time.Duration, tl *timeline.Timeline, source string) {
@@ -90,32 +90,16 @@ func watchTimeline(ctx context.Context, r statusReader, poll time.Duration, tl *
 		ioChanged := first || prev.IO != cur.IO || prev.Configured != cur.Configured
 		sqlChanged := first || prev.SQLRunning != cur.SQLRunning || prev.Configured != cur.Configured
 		if ioChanged {
-			d := ioDetail(cur)
-			d["from"] = ioName(prev)
-			if first {
-				d["from"], d["initial"] = nil, true
-			}
-			tl.AddAt(at, source, timeline.KindIOState, d)
+			tl.AddAt(at, source, timeline.KindIOState, ioStateDetail(prev, cur, first))
 		} else if prev.LastIOErrno != cur.LastIOErrno {
-			d := ioDetail(cur)
-			d["event"] = "io_error"
-			d["io"] = ioName(cur)
-			d["prev_last_io_errno"] = prev.LastIOErrno
-			tl.AddAt(at, source, timeline.KindNote, d)
+			tl.AddAt(at, source, timeline.KindNote, timeline.IOErrorNote{To: ioName(cur), SecondsBehind: secondsBehind(cur),
+				LastIOErrno: cur.LastIOErrno, LastIOError: cur.LastIOError, PrevLastIOErrno: prev.LastIOErrno})
 		}
 		if sqlChanged {
-			d := sqlDetail(cur)
-			d["from"] = sqlName(prev)
-			if first {
-				d["from"], d["initial"] = nil, true
-			}
-			tl.AddAt(at, source, timeline.KindSQLState, d)
+			tl.AddAt(at, source, timeline.KindSQLState, sqlStateDetail(prev, cur, first))
 		} else if prev.LastSQLErrno != cur.LastSQLErrno {
-			d := sqlDetail(cur)
-			d["event"] = "sql_error"
-			d["sql"] = sqlName(cur)
-			d["prev_last_sql_errno"] = prev.LastSQLErrno
-			tl.AddAt(at, source, timeline.KindNote, d)
+			tl.AddAt(at, source, timeline.KindNote, timeline.SQLErrorNote{To: sqlName(cur),
+				LastSQLErrno: cur.LastSQLErrno, LastSQLError: cur.LastSQLError, PrevLastSQLErrno: prev.LastSQLErrno})
 		}
 		first = false
 	}
@@ -125,11 +109,11 @@ func watchTimeline(ctx context.Context, r statusReader, poll time.Duration, tl *
 			return
 		}
 		lastErr = msg
-		tl.Add(source, timeline.KindNote, map[string]any{"event": "poll_error", "error": msg})
+		tl.Add(source, timeline.KindNote, timeline.Note{"event": "poll_error", "error": msg})
 	}
 	onOK := func(cur Status) {
 		if lastErr != "" {
-			tl.AddAt(observedAt(cur), source, timeline.KindNote, map[string]any{"event": "poll_ok", "after_error": lastErr})
+			tl.AddAt(observedAt(cur), source, timeline.KindNote, timeline.Note{"event": "poll_ok", "after_error": lastErr})
 			lastErr = ""
 		}
 	}
@@ -156,23 +140,31 @@ func sqlName(s Status) string {
 	return "No"
 }
 
-func ioDetail(s Status) map[string]any {
-	var behind any
-	if s.SecondsBehind != nil {
-		behind = *s.SecondsBehind
+// secondsBehind is a copy: the event must not share the status's pointer.
+func secondsBehind(s Status) *int64 {
+	if s.SecondsBehind == nil {
+		return nil
 	}
-	return map[string]any{
-		"to":             ioName(s),
-		"last_io_errno":  s.LastIOErrno,
-		"last_io_error":  s.LastIOError,
-		"seconds_behind": behind,
-	}
+	v := *s.SecondsBehind
+	return &v
 }
 
-func sqlDetail(s Status) map[string]any {
-	return map[string]any{
-		"to":             sqlName(s),
-		"last_sql_errno": s.LastSQLErrno,
-		"last_sql_error": s.LastSQLError,
+// ioStateDetail is the IO thread's change from prev to cur (first: the
+// watch's first read, with no previous state).
+func ioStateDetail(prev, cur Status, first bool) timeline.IOState {
+	d := timeline.IOState{From: ioName(prev), To: ioName(cur), Initial: first, SecondsBehind: secondsBehind(cur),
+		LastIOErrno: cur.LastIOErrno, LastIOError: cur.LastIOError}
+	if first {
+		d.From = ""
 	}
+	return d
+}
+
+func sqlStateDetail(prev, cur Status, first bool) timeline.SQLState {
+	d := timeline.SQLState{From: sqlName(prev), To: sqlName(cur), Initial: first,
+		LastSQLErrno: cur.LastSQLErrno, LastSQLError: cur.LastSQLError}
+	if first {
+		d.From = ""
+	}
+	return d
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -485,5 +486,87 @@ func TestRemediationIsShown(t *testing.T) {
 	Console(&b, r)
 	if strings.Contains(b.String(), "remediation") {
 		t.Fatal("remediation shown when there was none")
+	}
+}
+
+// typedTimeline is a drill's timeline as the converted producers record it,
+// and the same events as the maps they recorded before.
+func typedTimeline(secret string) (typed, maps []timeline.Event) {
+	zero := int64(0)
+	tl := timeline.New()
+	at := func(ms float64) time.Time { return tl.Start().Add(time.Duration(ms * float64(time.Millisecond))) }
+	tl.AddAt(at(12.5), "replica/onprem", timeline.KindIOState, timeline.IOState{To: "Yes", Initial: true, SecondsBehind: &zero})
+	tl.AddAt(at(40), "tunnel/aws", timeline.KindFault, timeline.Fault{Fault: "tunnel-down", Action: "inject", Detail: "terminate IKE SA onprem-aws",
+		Extra: map[string]any{"duration_ms": int64(4)}})
+	tl.AddAt(at(41), "tunnel/aws", timeline.KindStep, timeline.TunnelAction{Action: "down", Connection: "onprem-aws", DurationMS: 4, Result: "ok"})
+	tl.AddAt(at(3060), "replica/onprem", timeline.KindIOState, timeline.IOState{From: "Yes", To: "Connecting", LastIOErrno: 1045,
+		LastIOError: "Access denied for user 'repl' using password " + secret})
+	tl.AddAt(at(3400), "tunnel/onprem", timeline.KindChildUpDown, timeline.ChildUpDown{Event: "child-updown", Up: true, IKE: "onprem-aws",
+		IKEState: "ESTABLISHED", IKEID: "2", Children: []timeline.SAChild{{Name: "onprem-aws", ID: "3", State: "INSTALLED", SPIIn: "c1", SPIOut: "c2"}}})
+	tl.AddAt(at(3500), "step", timeline.KindStep, timeline.Step{Step: "wait IO Yes", Event: "end", Verdict: "pass"})
+	tl.AddAt(at(3600), "check", timeline.KindCheck, timeline.Check{Name: "io_recovered", Verdict: "pass", Observed: "Yes at 4.90s"})
+	tl.AddAt(at(5000), "harness", timeline.KindRecovery, timeline.Recovery{Action: "recover tunnel-down", DurationMS: 2})
+	tl.AddAt(at(5001), "harness", timeline.KindNote, timeline.Note{"event": "ike_timings", "dpd_window_ms": int64(8330)})
+	typed = tl.Events()
+	for _, e := range typed {
+		maps = append(maps, timeline.Event{TMS: e.TMS, Source: e.Source, Kind: e.Kind, Detail: e.Detail})
+	}
+	return typed, maps
+}
+
+// A report with typed details writes the same report.json as with the maps
+// producers wrote before, redacts secrets inside them, and reads back typed.
+func TestTypedTimelineRoundTrip(t *testing.T) {
+	typed, maps := typedTimeline(password)
+	write := func(tl []timeline.Event) (string, []byte) {
+		r := sample(false)
+		r.Timeline = tl
+		dir := t.TempDir()
+		if err := Write(dir, r, password); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, JSONFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(md), b
+	}
+	mdTyped, jsonTyped := write(typed)
+	mdMaps, jsonMaps := write(maps)
+	if string(jsonTyped) != string(jsonMaps) {
+		t.Fatalf("report.json with typed details differs from the maps':\n%s\n%s", jsonTyped, jsonMaps)
+	}
+	if mdTyped != mdMaps || !strings.Contains(mdTyped, "last_io_errno=1045") || !strings.Contains(mdTyped, "dpd_window_ms=8330") {
+		t.Fatalf("summary.md differs or lacks details:\n%s\n%s", mdTyped, mdMaps)
+	}
+	if strings.Contains(string(jsonTyped), password) || !strings.Contains(string(jsonTyped), Redacted) {
+		t.Fatal("the secret inside a typed detail was not redacted")
+	}
+	if st := typed[3].Data.(timeline.IOState); !strings.Contains(st.LastIOError, password) {
+		t.Fatal("Write modified the caller's typed detail")
+	}
+
+	var back Report
+	if err := json.Unmarshal(jsonTyped, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Timeline) != len(typed) {
+		t.Fatalf("read back %d events", len(back.Timeline))
+	}
+	for i, e := range back.Timeline {
+		if reflect.TypeOf(e.Data) != reflect.TypeOf(typed[i].Data) {
+			t.Errorf("event %d (%s) read back as %T, written as %T", i, e.Kind, e.Data, typed[i].Data)
+		}
+	}
+	io, ok := timeline.As[timeline.IOState](back.Timeline[3])
+	if !ok || io.LastIOErrno != 1045 || io.LastIOError != "Access denied for user 'repl' using password "+Redacted {
+		t.Fatalf("io_state read back = %+v, %v", io, ok)
+	}
+	if up, ok := timeline.As[timeline.ChildUpDown](back.Timeline[4]); !ok || !up.Up || up.Children[0].SPIOut != "c2" {
+		t.Fatalf("child_updown read back = %+v, %v", up, ok)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness/check"
+	"github.com/drdrill/drdrill/harness/timeline"
 )
 
 // File names in a report directory.
@@ -281,7 +282,7 @@ func summary(r *Report) string {
 	if n := len(r.Timeline); n > 0 {
 		b.WriteString("\n## Timeline\n\n| t | source | kind | detail |\n|---|---|---|---|\n")
 		for _, e := range r.Timeline[:min(n, summaryEvents)] {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", secsMS(e.TMS), mdCell(e.Source), mdCell(e.Kind), mdCell(detailString(e.Detail)))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", secsMS(e.TMS), mdCell(e.Source), mdCell(e.Kind), mdCell(detailString(eventDetail(e))))
 		}
 		if n > summaryEvents {
 			fmt.Fprintf(&b, "\n%d more events in %s.\n", n-summaryEvents, JSONFile)
@@ -330,6 +331,24 @@ func valueString(v any) string {
 		return fmt.Sprint(t)
 	}
 	return compactJSON(v)
+}
+
+// eventDetail is an event's detail, typed or not, as the map its JSON is
+// (numbers kept exact); nil when it has none or it is not a JSON object.
+func eventDetail(e timeline.Event) map[string]any {
+	v := e.Value()
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if decode(b, &m) != nil {
+		return nil
+	}
+	return m
 }
 
 // detailString is k=v pairs by key.

@@ -7,28 +7,45 @@ import (
 )
 
 // Well-known sources and kinds. Sources are free-form ("tunnel/aws"); kinds
-// that checks and reports branch on are named here.
+// that checks and reports branch on are named here, each with the type of
+// its detail (details.go).
 const (
-	KindIOState     = "io_state"     // replica IO thread changed: detail.from, detail.to
-	KindSQLState    = "sql_state"    // replica SQL thread changed: detail.from, detail.to
-	KindIKEUpDown   = "ike_updown"   // VICI ike-updown event
-	KindChildUpDown = "child_updown" // VICI child-updown event
-	KindChildRekey  = "child_rekey"  // VICI child-rekey event
-	KindStep        = "step"         // a drill step started or ended
-	KindFault       = "fault"        // a fault was injected or recovered
-	KindWrite       = "write"        // workload phase boundaries and write summaries
-	KindRemediation = "remediation"  // the harness acted to repair something
-	KindExpected    = "expected"     // an outcome that looks like an error but is documented as normal
-	KindNote        = "note"         // anything else worth seeing next to the events
+	KindIOState     = "io_state"     // replica IO thread changed: IOState
+	KindSQLState    = "sql_state"    // replica SQL thread changed: SQLState
+	KindIKEUpDown   = "ike_updown"   // VICI ike-updown event: IKEUpDown
+	KindChildUpDown = "child_updown" // VICI child-updown event: ChildUpDown
+	KindChildRekey  = "child_rekey"  // VICI child-rekey event: ChildRekey
+	KindIKERekey    = "ike-rekey"    // VICI ike-rekey event: IKERekey (the kind has always been the VICI name)
+	KindStep        = "step"         // a drill step started or ended (Step), or a tunnel action (TunnelAction)
+	KindCheck       = "check"        // a check's verdict: Check
+	KindFault       = "fault"        // a fault was injected or recovered: Fault
+	KindRecovery    = "recovery"     // a deferred recovery ran after the drill: Recovery
+	KindWrite       = "write"        // workload phase boundaries and write summaries: Note
+	KindRemediation = "remediation"  // the harness acted to repair something: TunnelAction (or Note)
+	KindExpected    = "expected"     // an outcome that looks like an error but is documented as normal: TunnelAction
+	KindNote        = "note"         // anything else worth seeing next to the events: Note (IOErrorNote, SQLErrorNote)
 )
 
 // Event is one entry. TMS is the offset from the timeline's start in
 // milliseconds (fractional, so sub-millisecond ordering survives JSON).
+//
+// The detail is Data, typed by kind (see the Kind constants; read it with
+// [As]). Detail is the same detail as a map, kept for readers not yet
+// converted; Add, AddAt and UnmarshalJSON fill both. In JSON there is one
+// "detail": Data when set, else Detail.
 type Event struct {
-	TMS    float64        `json:"t_ms"`
-	Source string         `json:"source"`
-	Kind   string         `json:"kind"`
-	Detail map[string]any `json:"detail,omitempty"`
+	TMS    float64 `json:"t_ms"`
+	Source string  `json:"source"`
+	Kind   string  `json:"kind"`
+	// Data is the detail: a typed value (IOState, TunnelAction, ...), a
+	// Note, or whatever a caller passed to Add.
+	Data any `json:"-"`
+	// Detail is the detail as a map with the Go types its producer used
+	// before details were typed (an errno is an int, up is a bool, ...).
+	//
+	// Deprecated: read Data with [As]. Detail goes once every reader uses
+	// As; it is here so that readers indexing it keep working meanwhile.
+	Detail map[string]any `json:"-"`
 
 	at time.Duration
 }
@@ -56,16 +73,20 @@ func (t *Timeline) Since() time.Duration { return time.Since(t.start) }
 // Offset converts an instant taken with time.Now() into an offset.
 func (t *Timeline) Offset(at time.Time) time.Duration { return at.Sub(t.start) }
 
-// Add records an event stamped now.
-func (t *Timeline) Add(source, kind string, detail map[string]any) Event {
+// Add records an event stamped now. detail is the kind's typed detail (see
+// the Kind constants), a Note, or nil; a map[string]any is accepted too and
+// becomes typed when its kind's type carries it exactly (else it stays a
+// Note).
+func (t *Timeline) Add(source, kind string, detail any) Event {
 	return t.AddAt(time.Now(), source, kind, detail)
 }
 
 // AddAt records an event observed at the given instant (for example the
 // moment a poll returned, not the moment it was processed).
-func (t *Timeline) AddAt(at time.Time, source, kind string, detail map[string]any) Event {
+func (t *Timeline) AddAt(at time.Time, source, kind string, detail any) Event {
 	d := at.Sub(t.start)
-	ev := Event{TMS: float64(d.Microseconds()) / 1000, Source: source, Kind: kind, Detail: detail, at: d}
+	ev := Event{TMS: float64(d.Microseconds()) / 1000, Source: source, Kind: kind, at: d}
+	ev.Data, ev.Detail = normalise(kind, detail)
 	t.mu.Lock()
 	t.evs = append(t.evs, ev)
 	// Keep the log ordered even when an observer reports a little late.

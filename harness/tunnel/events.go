@@ -29,7 +29,7 @@ func (g *Gateway) Follow(ctx context.Context, tl *timeline.Timeline, source stri
 			if !lost {
 				return
 			}
-			tl.Add(source, timeline.KindNote, map[string]any{"event": "vici event stream lost", "endpoint": g.Endpoint()})
+			tl.Add(source, timeline.KindNote, timeline.Note{"event": "vici event stream lost", "endpoint": g.Endpoint()})
 			t := time.NewTicker(poll)
 			for sess = nil; sess == nil; {
 				select {
@@ -41,7 +41,7 @@ func (g *Gateway) Follow(ctx context.Context, tl *timeline.Timeline, source stri
 				}
 			}
 			t.Stop()
-			tl.Add(source, timeline.KindNote, map[string]any{"event": "vici event stream resumed"})
+			tl.Add(source, timeline.KindNote, timeline.Note{"event": "vici event stream resumed"})
 		}
 	}()
 	return done, nil
@@ -74,29 +74,36 @@ func (g *Gateway) pump(ctx context.Context, s *vici.Session, tl *timeline.Timeli
 			if !ok {
 				return ctx.Err() == nil
 			}
-			tl.AddAt(ev.Timestamp, source, eventKind(ev.Name), EventDetail(ev.Name, ev.Message))
+			kind, detail := eventRecord(ev.Name, ev.Message)
+			tl.AddAt(ev.Timestamp, source, kind, detail)
 		}
 	}
 }
 
-func eventKind(name string) string {
+// eventRecord is a VICI event's timeline kind and typed detail
+// (timeline.IKEUpDown, ChildUpDown, ChildRekey, IKERekey).
+func eventRecord(name string, m *vici.Message) (string, any) {
+	d := EventDetail(name, m)
 	switch name {
 	case "ike-updown":
-		return timeline.KindIKEUpDown
+		return timeline.KindIKEUpDown, timeline.IKEUpDown(d)
 	case "child-updown":
-		return timeline.KindChildUpDown
+		return timeline.KindChildUpDown, timeline.ChildUpDown(d)
 	case "child-rekey":
-		return timeline.KindChildRekey
+		return timeline.KindChildRekey, timeline.ChildRekey(d)
+	case "ike-rekey":
+		return timeline.KindIKERekey, timeline.IKERekey(d)
 	}
-	return name
+	return name, d
 }
 
-// EventDetail flattens a VICI SA event into timeline detail: up (for
-// *-updown), the IKE SA's name, state and id, and its children's states.
-func EventDetail(name string, m *vici.Message) map[string]any {
-	d := map[string]any{"event": name}
+// EventDetail flattens a VICI SA event: its name, up (for *-updown), the
+// IKE SA's name, state and id, and its children's states and SPIs. Its JSON
+// is what the timeline has always carried for these events.
+func EventDetail(name string, m *vici.Message) timeline.SAEvent {
+	d := timeline.SAEvent{Event: name}
 	if name == "ike-updown" || name == "child-updown" {
-		d["up"] = str(m, "up") == "yes"
+		d.Up = str(m, "up") == "yes"
 	}
 	for _, k := range m.Keys() {
 		sec, ok := m.Get(k).(*vici.Message)
@@ -104,15 +111,9 @@ func EventDetail(name string, m *vici.Message) map[string]any {
 			continue
 		}
 		sa := parseIKESA(k, sec)
-		d["ike"] = sa.Name
-		d["ike_state"] = sa.State
-		d["ike_id"] = sa.UniqueID
-		var kids []map[string]any
+		d.IKE, d.IKEState, d.IKEID = sa.Name, sa.State, sa.UniqueID
 		for _, c := range sa.Children {
-			kids = append(kids, map[string]any{"name": c.Name, "id": c.UniqueID, "state": c.State, "spi_in": c.SPIIn, "spi_out": c.SPIOut})
-		}
-		if kids != nil {
-			d["children"] = kids
+			d.Children = append(d.Children, timeline.SAChild{Name: c.Name, ID: c.UniqueID, State: c.State, SPIIn: c.SPIIn, SPIOut: c.SPIOut})
 		}
 		break
 	}

@@ -67,29 +67,27 @@ type Side struct {
 // troubleshooting 1; see scenarios/one_sided_recovery.go for what strongSwan
 // does otherwise). "No matching SAs" or an unanswered DELETE on a down and a
 // duplicate CHILD_SA on the last up are expected and recorded, not errors.
-// It returns when both
+// Each down and up is recorded on tl under "tunnel/<gateway>" as a
+// timeline.TunnelAction: KindStep when it went through or failed,
+// KindExpected for those documented outcomes. It returns when both
 // sides are healthy, or the last unhealthy state when ctx ends first.
 func RecoverInOrder(ctx context.Context, first, second Side, tl *timeline.Timeline, ikeTimeout time.Duration) error {
 	step := func(s Side, action string, f func() ([]string, error)) error {
 		src := "tunnel/" + s.GW.Name()
 		start := time.Now()
 		log, err := f()
-		d := map[string]any{"action": action, "connection": s.Want.Connection, "duration_ms": time.Since(start).Milliseconds()}
+		d := timeline.TunnelAction{Action: action, Connection: s.Want.Connection, DurationMS: time.Since(start).Milliseconds()}
 		switch {
 		case err == nil:
-			d["result"] = "ok"
+			d.Result = "ok"
 			tl.AddAt(start, src, timeline.KindStep, d)
 			return nil
 		case errors.Is(err, ErrNoMatchingSA), errors.Is(err, ErrDuplicateChild), errors.Is(err, ErrDeleteUnanswered):
-			d["result"] = err.Error()
+			d.Result = err.Error()
 			tl.AddAt(start, src, timeline.KindExpected, d)
 			return nil
 		default:
-			d["result"] = "error"
-			d["error"] = err.Error()
-			if len(log) > 0 {
-				d["log"] = log
-			}
+			d.Result, d.Error, d.Log = "error", err.Error(), log
 			tl.AddAt(start, src, timeline.KindStep, d)
 			return fmt.Errorf("%s %s: %w", action, s.GW.Name(), err)
 		}
