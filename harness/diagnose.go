@@ -133,7 +133,8 @@ func diagnoseFromResult(ev Evidence) string {
 // tunnelCameBack is the last time a gateway reported a CHILD SA up.
 func tunnelCameBack(evs []timeline.Event) (time.Duration, bool) {
 	for i := len(evs) - 1; i >= 0; i-- {
-		if e := evs[i]; e.Kind == timeline.KindChildUpDown && e.Detail["up"] == true {
+		if d, ok := timeline.As[timeline.ChildUpDown](evs[i]); ok && d.Up {
+			e := evs[i]
 			return e.At(), true
 		}
 	}

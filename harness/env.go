@@ -98,7 +98,7 @@ func (e *Env) Check(r check.Result) error {
 	e.mu.Lock()
 	e.checks = append(e.checks, r)
 	e.mu.Unlock()
-	e.Timeline.Add("check", "check", map[string]any{"name": r.Name, "verdict": r.Verdict, "observed": r.Observed})
+	e.Timeline.Add("check", timeline.KindCheck, timeline.Check{Name: r.Name, Verdict: r.Verdict, Observed: r.Observed})
 	if r.Verdict != check.Pass {
 		return fmt.Errorf("%w: %s: %s", ErrCheckFailed, r.Name, r.Observed)
 	}
@@ -108,18 +108,18 @@ func (e *Env) Check(r check.Result) error {
 // Step runs one named step of a drill and records it with its timing.
 func (e *Env) Step(ctx context.Context, name string, f func(ctx context.Context) error) error {
 	start := time.Now()
-	e.Timeline.AddAt(start, "step", timeline.KindStep, map[string]any{"step": name, "event": "start"})
+	e.Timeline.AddAt(start, "step", timeline.KindStep, timeline.Step{Step: name, Event: "start"})
 	err := f(ctx)
 	end := time.Now()
 	st := report.Step{Name: name, Verdict: "pass", TMS: ms(e.Timeline.Offset(start)), DurationMS: ms(end.Sub(start))}
-	detail := map[string]any{"step": name, "event": "end", "verdict": "pass"}
+	detail := timeline.Step{Step: name, Event: "end", Verdict: "pass"}
 	if err != nil {
 		st.Verdict = "fail"
 		if !errors.Is(err, ErrCheckFailed) {
 			st.Verdict = "error"
 		}
 		st.Detail = map[string]any{"error": err.Error()}
-		detail["verdict"], detail["error"] = st.Verdict, err.Error()
+		detail.Verdict, detail.Error = st.Verdict, err.Error()
 	}
 	e.Timeline.AddAt(end, "step", timeline.KindStep, detail)
 	e.mu.Lock()
@@ -134,7 +134,7 @@ func (e *Env) Remediated(what string) {
 	e.mu.Lock()
 	e.remediated = append(e.remediated, what)
 	e.mu.Unlock()
-	e.Timeline.Add("harness", timeline.KindRemediation, map[string]any{"action": what})
+	e.Timeline.Add("harness", timeline.KindRemediation, timeline.Note{"action": what})
 }
 
 // Diagnose sets the one-line why of a failure (the first one wins).
@@ -148,7 +148,7 @@ func (e *Env) Diagnose(line string) {
 
 // Note records a free-form note on the timeline under source "harness".
 func (e *Env) Note(event string, fields map[string]any) {
-	d := map[string]any{"event": event}
+	d := timeline.Note{"event": event}
 	for k, v := range fields {
 		d[k] = v
 	}

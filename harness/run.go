@@ -59,12 +59,12 @@ func (e *Env) runDeferred() error {
 		start := time.Now()
 		err := ds[i].f(ctx)
 		cancel()
-		d := map[string]any{"action": ds[i].name, "duration_ms": time.Since(start).Milliseconds()}
+		d := timeline.Recovery{Action: ds[i].name, DurationMS: time.Since(start).Milliseconds()}
 		if err != nil {
-			d["error"] = err.Error()
+			d.Error = err.Error()
 			errs = append(errs, fmt.Errorf("%s: %w", ds[i].name, err))
 		}
-		e.Timeline.AddAt(start, "harness", "recovery", d)
+		e.Timeline.AddAt(start, "harness", timeline.KindRecovery, d)
 	}
 	return errors.Join(errs...)
 }
@@ -164,7 +164,7 @@ func watch(t target.Target, env *Env) (stop func()) {
 			wg.Add(1)
 			go func() { defer wg.Done(); <-done }()
 		} else {
-			env.Timeline.Add(src, timeline.KindNote, map[string]any{"event": "cannot follow vici events", "error": err.Error()})
+			env.Timeline.Add(src, timeline.KindNote, timeline.Note{"event": "cannot follow vici events", "error": err.Error()})
 		}
 	}
 	return func() { cancel(); wg.Wait() }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
+	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
@@ -77,7 +78,7 @@ func OneSidedRecovery(o OneSidedRecoveryOptions) harness.Scenario {
 					return err
 				}
 				env.Diagnose("one-sided recovery left the tunnel inconsistent: " + strings.Join(findings, "; "))
-				return env.Check(sasMatch(a, b, first.Want.Connection))
+				return env.Check(check.SAsMatch(a, b, first.Want.Connection))
 			}); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
@@ -19,7 +20,7 @@ import (
 func timelineHas(evs []timeline.Event, source, kind, key, sub string) bool {
 	for _, e := range evs {
 		if (source == "" || e.Source == source) && (kind == "" || e.Kind == kind) {
-			if s, ok := e.Detail[key].(string); ok && strings.Contains(s, sub) {
+			if s, ok := e.Map()[key].(string); ok && strings.Contains(s, sub) {
 				return true
 			}
 		}
@@ -136,7 +137,7 @@ func assertSAsMatch(t *testing.T, ctx context.Context, a, b tunnel.Side) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := sasMatch(sa, sb, a.Want.Connection); r.Verdict != "pass" {
+	if r := check.SAsMatch(sa, sb, a.Want.Connection); r.Verdict != "pass" {
 		t.Fatalf("SAs do not match: %s", r.Observed)
 	}
 }

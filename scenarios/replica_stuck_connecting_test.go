@@ -94,7 +94,7 @@ func TestReplicaStuckConnectingInterruptedRestoresTimings(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env.Timeline.Subscribe(func(e timelineEvent) {
-		if e.Kind == "step" && e.Detail["event"] == "end" && strings.HasPrefix(e.Detail["step"].(string), "outage seen") {
+		if e.Kind == "step" && e.Map()["event"] == "end" && strings.HasPrefix(e.Map()["step"].(string), "outage seen") {
 			cancel()
 		}
 	})

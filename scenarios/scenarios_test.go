@@ -196,7 +196,7 @@ func TestVPNOutageInterruptedDuringOutageRecovers(t *testing.T) {
 	// Interrupt in the middle of the outage: when step 2 (the write during
 	// the outage) has ended, as a ^C would arrive.
 	env.Timeline.Subscribe(func(e timelineEvent) {
-		if e.Kind == "step" && e.Detail["event"] == "end" && strings.HasPrefix(e.Detail["step"].(string), "step 2") {
+		if e.Kind == "step" && e.Map()["event"] == "end" && strings.HasPrefix(e.Map()["step"].(string), "step 2") {
 			cancel()
 		}
 	})

@@ -112,8 +112,8 @@ func (d *Drill) HoldUntilOutageSeen(ctx context.Context) error {
 			d.SeenAt = st.ObservedAt
 			// The watcher may stamp the change a poll later; give it that.
 			waitEvent(ctx, env.Timeline, d.replicaSource(), d.FaultAt, func(e timeline.Event) bool {
-				n, _ := e.Detail["last_io_errno"].(int)
-				return e.Detail["to"] == string(st.IO) && n != 0
+				io, ok := timeline.As[timeline.IOState](e)
+				return ok && io.To == string(st.IO) && io.LastIOErrno != 0
 			})
 		}
 		return env.Check(check.OutageObserved(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(d.FaultAt), env.Timeline.Since()))
@@ -287,7 +287,7 @@ func (d *Drill) WaitIOYes(ctx context.Context) error {
 		st, err := replica.WaitIO(wctx, d.Replica.DB, harness.ReplicaPoll, replica.IOYes)
 		if err == nil {
 			d.IOYesAt = st.ObservedAt
-			waitEvent(ctx, env.Timeline, d.replicaSource(), d.TunnelUpAt, func(e timeline.Event) bool { return e.Detail["to"] == string(replica.IOYes) })
+			waitEvent(ctx, env.Timeline, d.replicaSource(), d.TunnelUpAt, ioYes)
 		}
 		return env.Check(check.IORecoveredWithin(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(d.TunnelUpAt), window))
 	}); err != nil {
@@ -295,6 +295,12 @@ func (d *Drill) WaitIOYes(ctx context.Context) error {
 	}
 	env.Metric(harness.ReplicaRecoverMS, d.IOYesAt.Sub(d.TunnelUpAt))
 	return nil
+}
+
+// ioYes matches the IO thread's change to Yes.
+func ioYes(e timeline.Event) bool {
+	io, ok := timeline.As[timeline.IOState](e)
+	return ok && io.To == string(replica.IOYes)
 }
 
 // waitEvent gives the watcher a few polls to record what the caller just

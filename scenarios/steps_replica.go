@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
@@ -27,48 +26,33 @@ import (
 // is healthy and the IO thread is still not Yes.
 func (d *Drill) DetectStuck(ctx context.Context, window time.Duration) (string, error) {
 	env := d.Env
-	r := check.Result{Name: "replica_stuck_detected",
-		Expected: fmt.Sprintf("tunnel healthy and IO thread not Yes %.2fs after the tunnel came back (window from the replica's timings before the fault)", window.Seconds())}
+	s := check.StuckReplica{Window: window, WindowFrom: "the replica's timings before the fault"}
 	wctx, cancel := context.WithDeadline(ctx, d.TunnelUpAt.Add(window))
 	defer cancel()
-	if st, err := replica.WaitIO(wctx, d.Replica.DB, harness.ReplicaPoll, replica.IOYes); err == nil {
-		d.IOYesAt = st.ObservedAt
-		r.Verdict = check.Fail
-		r.Observed = fmt.Sprintf("fault had no effect: IO thread Yes %.2fs after the tunnel came back, within the expected %.2fs",
-			st.ObservedAt.Sub(d.TunnelUpAt).Seconds(), window.Seconds())
-		return "", env.Check(r)
-	}
-	if ctx.Err() != nil {
+	st, err := replica.WaitIO(wctx, d.Replica.DB, harness.ReplicaPoll, replica.IOYes)
+	if err != nil && ctx.Err() != nil {
 		return "", ctx.Err()
 	}
-	first, second := d.Sides()
-	hctx, hcancel := context.WithTimeout(ctx, time.Second)
-	defer hcancel()
-	if err := tunnel.WaitHealthy(hctx, 20*time.Millisecond, first, second); err != nil {
-		r.Verdict, r.Observed = check.Fail, "tunnel not healthy, so this is not a stuck replica: "+err.Error()
-		return "", env.Check(r)
-	}
-	now, err := d.Replica.DB.Status(ctx)
 	if err != nil {
-		return "", fmt.Errorf("read replica status: %w", err)
+		// The window has passed: is the tunnel healthy, and the IO thread still not Yes?
+		first, second := d.Sides()
+		hctx, hcancel := context.WithTimeout(ctx, time.Second)
+		s.TunnelErr = tunnel.WaitHealthy(hctx, 20*time.Millisecond, first, second)
+		hcancel()
+		if st, err = d.Replica.DB.Status(ctx); err != nil {
+			return "", fmt.Errorf("read replica status: %w", err)
+		}
 	}
-	if now.IO == replica.IOYes { // came back between the wait and now
-		d.IOYesAt = now.ObservedAt
-		r.Verdict = check.Fail
-		r.Observed = fmt.Sprintf("fault had no effect: IO thread Yes %.2fs after the tunnel came back", now.ObservedAt.Sub(d.TunnelUpAt).Seconds())
+	s.Status, s.After = st, st.ObservedAt.Sub(d.TunnelUpAt)
+	if st.IO == replica.IOYes {
+		d.IOYesAt = st.ObservedAt
+	}
+	r := check.ReplicaStuckDetected(s)
+	if !r.Passed() {
 		return "", env.Check(r)
 	}
-	io := string(now.IO)
-	if io == "" {
-		io = "(not configured)"
-	}
-	line := fmt.Sprintf("IO thread %s for %.1f s after the tunnel came back: Last_IO_Errno %d: %s (Connect_Retry %d s; expected Yes within %.1f s)",
-		io, now.ObservedAt.Sub(d.TunnelUpAt).Seconds(), now.LastIOErrno, now.LastIOError, now.ConnectRetry, window.Seconds())
-	r.Verdict, r.Observed = check.Pass, line
-	r.Detail = map[string]any{"io": string(now.IO), "last_io_errno": now.LastIOErrno, "last_io_error": now.LastIOError,
-		"connect_retry_s": now.ConnectRetry, "stuck_ms": now.ObservedAt.Sub(d.TunnelUpAt).Milliseconds()}
-	env.Timeline.AddAt(now.ObservedAt, "harness", timeline.KindNote, map[string]any{"event": "recognised", "condition": line})
-	return line, env.Check(r)
+	env.Timeline.AddAt(st.ObservedAt, "harness", timeline.KindNote, timeline.Note{"event": "recognised", "condition": r.Observed})
+	return r.Observed, env.Check(r)
 }
 
 // RestartReplica is the seed's remedy for a stuck IO thread, STOP REPLICA;
@@ -92,13 +76,9 @@ func (d *Drill) RestartReplica(ctx context.Context, why string, window time.Dura
 		st, err := replica.WaitIO(wctx, d.Replica.DB, harness.ReplicaPoll, replica.IOYes)
 		if err == nil {
 			d.IOYesAt = st.ObservedAt
-			waitEvent(ctx, env.Timeline, d.replicaSource(), at, func(e timeline.Event) bool { return e.Detail["to"] == string(replica.IOYes) })
+			waitEvent(ctx, env.Timeline, d.replicaSource(), at, ioYes)
 		}
-		r := check.IORecoveredWithin(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(at), window)
-		r.Name = "io_recovered_after_remediation"
-		r.Observed = strings.ReplaceAll(r.Observed, "tunnel up", "STOP/START REPLICA")
-		r.Expected = fmt.Sprintf("IO thread Yes within %.2fs of STOP/START REPLICA at %.2fs", window.Seconds(), env.Timeline.Offset(at).Seconds())
-		return env.Check(r)
+		return env.Check(check.IORecoveredAfterRemediation(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(at), window))
 	}); err != nil {
 		return err
 	}
@@ -115,14 +95,10 @@ func (d *Drill) IORunning(ctx context.Context) error {
 		wctx, cancel := context.WithTimeout(ctx, window)
 		defer cancel()
 		st, err := replica.WaitIO(wctx, d.Replica.DB, harness.ReplicaPoll, replica.IOYes)
-		r := check.Result{Name: "io_running", Expected: fmt.Sprintf("IO thread Yes within %.2fs of the tunnel being consistent", window.Seconds())}
-		if err != nil {
-			r.Verdict, r.Observed = check.Fail, err.Error()
-		} else {
+		if err == nil {
 			d.IOYesAt = st.ObservedAt
-			r.Verdict, r.Observed = check.Pass, "IO thread "+string(st.IO)
 		}
-		return d.Env.Check(r)
+		return d.Env.Check(check.IORunning(string(st.IO), err, window))
 	})
 }
 

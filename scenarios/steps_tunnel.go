@@ -41,19 +41,19 @@ func (d *Drill) ReplicaTimesOut(ctx context.Context) error {
 		window := OutageEvidenceWindow(env.Timings)
 		wctx, cancel := context.WithDeadline(ctx, d.FaultAt.Add(window))
 		defer cancel()
-		var seen []IOError
+		var seen []check.IOError
 		_, err := replica.WaitFor(wctx, d.Replica.DB, harness.ReplicaPoll, "IO thread Connecting with a timeout-class error (errno 110)",
 			func(s replica.Status) bool {
-				if s.LastIOErrno != 0 && !slices.ContainsFunc(seen, func(e IOError) bool { return e.Errno == s.LastIOErrno && e.Msg == s.LastIOError }) {
-					seen = append(seen, IOError{IO: string(s.IO), Errno: s.LastIOErrno, Msg: s.LastIOError, At: env.Timeline.Offset(s.ObservedAt)})
+				if s.LastIOErrno != 0 && !slices.ContainsFunc(seen, func(e check.IOError) bool { return e.Errno == s.LastIOErrno && e.Msg == s.LastIOError }) {
+					seen = append(seen, check.IOError{IO: string(s.IO), Errno: s.LastIOErrno, Msg: s.LastIOError, At: env.Timeline.Offset(s.ObservedAt)})
 				}
-				_, ok := TimeoutClass(s.LastIOErrno, s.LastIOError)
+				_, ok := check.TimeoutClass(s.LastIOErrno, s.LastIOError)
 				return s.IO == replica.IOConnecting && ok
 			})
 		if err != nil && ctx.Err() != nil {
 			return err
 		}
-		return env.Check(ReplicaTimedOut(seen, env.Timeline.Offset(d.FaultAt), window))
+		return env.Check(check.ReplicaTimedOut(seen, env.Timeline.Offset(d.FaultAt), window))
 	})
 }
 
@@ -69,7 +69,7 @@ func (d *Drill) WaitDPDDead(ctx context.Context, it tunnel.IKETimings, sites []s
 		wctx, cancel := context.WithDeadline(ctx, d.FaultAt.Add(window))
 		defer cancel()
 		_ = poll.Until(wctx, "DPD to declare the peer dead", harness.ReplicaPoll, 0, func(context.Context) (bool, string, error) {
-			r = DPDDeclaredDead(env.Timeline.Events(), sites, from, from+window)
+			r = check.DPDDeclaredDead(env.Timeline.Events(), sites, from, from+window)
 			return r.Passed(), r.Observed, nil
 		}) // the check says what was seen
 		if at, ok := r.Detail["first_down_ms"].(int64); ok && r.Passed() {
@@ -91,24 +91,18 @@ func (d *Drill) WaitSelfHeal(ctx context.Context, it tunnel.IKETimings, after st
 	if err != nil && ctx.Err() != nil {
 		return err
 	}
-	r := check.Result{Name: "tunnel_self_healed",
-		Expected: fmt.Sprintf("both gateways ESTABLISHED/INSTALLED, one IKE SA and one CHILD SA each, within %.2fs of %s, nobody calling initiate (%s)",
-			window.Seconds(), after, it.Reinitiators()),
-		Detail: map[string]any{"window_ms": window.Milliseconds()}}
+	h := check.SelfHeal{After: after, Window: window, Took: took, Healed: err == nil, Initiator: initiator,
+		Reinitiators: it.Reinitiators(), Hint: it.HealHint()}
 	if err != nil {
-		doing := tunnel.Doing(ctx, logTail(logs), first, second)
-		if h := it.HealHint(); h != "" {
-			doing += " (" + h + ")"
-		}
-		r.Verdict, r.Observed = check.Fail, fmt.Sprintf("not healthy %.2fs after %s: %s", took.Seconds(), after, doing)
-		env.Diagnose(fmt.Sprintf("the tunnel did not heal by itself within %.2fs of %s: %s", window.Seconds(), after, doing))
+		h.Doing = tunnel.Doing(ctx, logTail(logs), first, second)
+	}
+	r := check.TunnelSelfHealed(h)
+	if !r.Passed() {
+		env.Diagnose(fmt.Sprintf("the tunnel did not heal by itself within %.2fs of %s: %s", window.Seconds(), after, r.Observed))
 		return env.Check(r)
 	}
-	r.Verdict = check.Pass
-	r.Observed = fmt.Sprintf("healthy %.2fs after %s; new IKE SA initiated by %s", took.Seconds(), after, initiator)
-	r.Detail["self_heal_ms"], r.Detail["initiator"] = took.Milliseconds(), initiator
 	env.Metric(harness.SelfHealMS, took)
-	env.Timeline.AddAt(d.TunnelUpAt, "harness", timeline.KindNote, map[string]any{"event": "tunnel healed by itself", "after": after,
+	env.Timeline.AddAt(d.TunnelUpAt, "harness", timeline.KindNote, timeline.Note{"event": "tunnel healed by itself", "after": after,
 		"initiator": initiator, "self_heal_ms": took.Milliseconds()})
 	return env.Check(r)
 }
@@ -125,19 +119,14 @@ func (d *Drill) RecoverInOrderChecked(ctx context.Context, it tunnel.IKETimings,
 	if err != nil && ctx.Err() != nil {
 		return err
 	}
-	order := first.GW.Name() + " down; " + second.GW.Name() + " down, " + second.GW.Name() + " up; " + first.GW.Name() + " up"
-	r := check.Result{Name: "tunnel_recovered_in_order",
-		Expected: "both gateways ESTABLISHED/INSTALLED, one IKE SA and one CHILD SA each, after the documented order (" + order + ")",
-		Detail:   map[string]any{"restarted": restarted}}
+	o := check.InOrderRecovery{First: first.GW.Name(), Second: second.GW.Name(), Restarted: restarted, Err: err, Took: d.TunnelUpAt.Sub(start)}
 	if err != nil {
-		doing := tunnel.Doing(ctx, logTail(logs), first, second)
-		r.Verdict, r.Observed = check.Fail, err.Error()+"; "+doing
-		env.Diagnose(fmt.Sprintf("the tunnel did not come back after %s's charon was restarted, documented order: %v; %s", restarted, err, doing))
-		return env.Check(r)
+		o.Doing = tunnel.Doing(ctx, logTail(logs), first, second)
+		env.Diagnose(fmt.Sprintf("the tunnel did not come back after %s's charon was restarted, documented order: %v; %s", restarted, err, o.Doing))
+	} else {
+		o.Initiator = tunnel.InitiatorOf(ctx, first, second)
 	}
-	r.Verdict = check.Pass
-	r.Observed = fmt.Sprintf("healthy %.2fs after the documented order began; new IKE SA initiated by %s", d.TunnelUpAt.Sub(start).Seconds(), tunnel.InitiatorOf(ctx, first, second))
-	return env.Check(r)
+	return env.Check(check.TunnelRecoveredInOrder(o))
 }
 
 // FollowLogs follows both gateways' charon logs (VICI) until stop.
@@ -180,7 +169,7 @@ func (d *Drill) VerifySAsMatch(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return d.Env.Check(sasMatch(a, b, d.Primary.Tunnel.Connection))
+		return d.Env.Check(check.SAsMatch(a, b, d.Primary.Tunnel.Connection))
 	})
 }
 
@@ -261,7 +250,7 @@ func (d *Drill) Recognise(ctx context.Context, initiator, outcome string, logs *
 	if err != nil {
 		return nil, "", a, b, err
 	}
-	findings = fault.Inconsistencies(a, b, d.Primary.Tunnel.Connection)
+	findings = check.Inconsistencies(a, b, d.Primary.Tunnel.Connection)
 	keys := logs.Lines(d.FaultAt, keyLog)
 	line = initiator + " re-initiated alone: " + outcome
 	if len(findings) > 0 {

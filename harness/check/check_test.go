@@ -21,7 +21,7 @@ func sec(s float64) time.Duration { return time.Duration(s * float64(time.Second
 // observation (its From and To are set here).
 func io(s float64, from, to string, d timeline.IOState) timeline.Event {
 	d.From, d.To = from, to
-	return timeline.Event{TMS: s * 1000, Source: src, Kind: timeline.KindIOState, Data: d}
+	return timeline.Event{TMS: s * 1000, Source: src, Kind: timeline.KindIOState, Detail: d}
 }
 
 // cat appends to a copy, so table cases never share a backing array.
@@ -72,7 +72,7 @@ func TestOutageObserved(t *testing.T) {
 		{"fault had no effect", base, Fail, []string{"fault had no effect: IO thread stayed Yes for 10.0 s"}},
 		{"no events at all", nil, Fail, []string{"no io_state events from replica/onprem"}},
 		{"other source only", []timeline.Event{{TMS: 3000, Source: "replica/aws", Kind: timeline.KindIOState,
-			Data: outage(2003)}}, Fail, []string{"no io_state events"}},
+			Detail: outage(2003)}}, Fail, []string{"no io_state events"}},
 		{"detail that is no IOState is skipped", []timeline.Event{{TMS: 3000, Source: src, Kind: timeline.KindIOState,
 			Detail: map[string]any{"to": 5}}}, Fail, []string{"no io_state events from replica/onprem"}},
 		{"only events after the window", []timeline.Event{io(12, "Yes", "Connecting", outage(2003))}, Fail,

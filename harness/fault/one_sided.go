@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/harness/tunnel"
@@ -191,7 +192,7 @@ func (f *OneSidedReset) WaitRecovered(ctx context.Context) error {
 	conn := f.First.Want.Connection
 	a, aerr := f.First.GW.State(ctx, conn)
 	b, berr := f.Second.GW.State(ctx, conn)
-	if aerr == nil && berr == nil && len(Inconsistencies(a, b, conn)) == 0 &&
+	if aerr == nil && berr == nil && len(check.Inconsistencies(a, b, conn)) == 0 &&
 		a.Healthy(f.First.Want) == nil && b.Healthy(f.Second.Want) == nil {
 		f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover", "detail": "drop removed; tunnel already consistent on both sides: nothing to repair"})
 		return uerr
@@ -264,77 +265,6 @@ func ikeSAs(s tunnel.State, conn string) []tunnel.IKESA {
 		}
 	}
 	return out
-}
-
-// Inconsistencies compares two gateways' views of one connection and says,
-// per side, what does not match: no IKE SA or more than one, an IKE SA not
-// ESTABLISHED, not exactly one INSTALLED CHILD SA, and IKE or CHILD SAs one
-// side has and the other does not (IKE SAs match on their SPI pair; a
-// CHILD SA matches when one side's spi-in is the other's spi-out and vice
-// versa). Empty means consistent: exactly one IKE SA and one CHILD SA per
-// side, the same on both.
-func Inconsistencies(a, b tunnel.State, conn string) []string {
-	var out []string
-	for _, p := range [][2]tunnel.State{{a, b}, {b, a}} {
-		me, other := p[0], p[1]
-		mine := ikeSAs(me, conn)
-		switch n := len(mine); {
-		case n == 0:
-			out = append(out, me.Gateway+": no IKE SA")
-			continue
-		case n > 1:
-			var ids []string
-			for _, ike := range mine {
-				ids = append(ids, fmt.Sprintf("#%s %s", ike.UniqueID, ike.State))
-			}
-			out = append(out, fmt.Sprintf("%s: %d IKE SAs (%s)", me.Gateway, n, strings.Join(ids, ", ")))
-		}
-		theirs := ikeSAs(other, conn)
-		for _, ike := range mine {
-			if ike.State != "ESTABLISHED" {
-				out = append(out, fmt.Sprintf("%s: IKE SA #%s %s", me.Gateway, ike.UniqueID, ike.State))
-			}
-			if !hasIKE(theirs, ike) {
-				out = append(out, fmt.Sprintf("%s: IKE SA #%s (SPIs %s_i %s_r) that %s does not have", me.Gateway, ike.UniqueID, ike.SPIInit, ike.SPIResp, other.Gateway))
-			}
-			installed := ike.Installed()
-			switch {
-			case len(ike.Children) == 0:
-				out = append(out, fmt.Sprintf("%s: IKE SA #%s has no CHILD SA", me.Gateway, ike.UniqueID))
-			case len(ike.Children) > 1:
-				out = append(out, fmt.Sprintf("%s: IKE SA #%s has %d CHILD SAs", me.Gateway, ike.UniqueID, len(ike.Children)))
-			case len(installed) == 0:
-				out = append(out, fmt.Sprintf("%s: CHILD SA {%s} %s", me.Gateway, ike.Children[0].UniqueID, ike.Children[0].State))
-			}
-			for _, c := range ike.Children {
-				if !hasChild(theirs, c) {
-					out = append(out, fmt.Sprintf("%s: CHILD SA {%s} (SPIs in %s out %s) that %s does not have", me.Gateway, c.UniqueID, c.SPIIn, c.SPIOut, other.Gateway))
-				}
-			}
-		}
-	}
-	return out
-}
-
-func hasIKE(list []tunnel.IKESA, want tunnel.IKESA) bool {
-	for _, ike := range list {
-		if ike.SPIInit != "" && ike.SPIInit == want.SPIInit && ike.SPIResp == want.SPIResp {
-			return true
-		}
-	}
-	return false
-}
-
-// hasChild: the peer's copy of a CHILD SA has the SPIs the other way round.
-func hasChild(list []tunnel.IKESA, want tunnel.ChildSA) bool {
-	for _, ike := range list {
-		for _, c := range ike.Children {
-			if c.SPIIn != "" && c.SPIIn == want.SPIOut && c.SPIOut == want.SPIIn {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func init() {

@@ -276,12 +276,13 @@ func (f *WANBlackhole) Recover(ctx context.Context) error {
 		if err := f.verifyGone(ctx, e); err != nil {
 			hostErrs = append(hostErrs, err)
 		}
-		d := map[string]any{"fault": f.Name(), "action": "recover", "host": e.Host.String(), "detail": "nft table inet " + BlackholeTable + " and blackhole routes removed"}
+		d := timeline.Fault{Fault: f.Name(), Action: "recover", Detail: "nft table inet " + BlackholeTable + " and blackhole routes removed",
+			Extra: map[string]any{"host": e.Host.String()}}
 		if dropped >= 0 {
-			d["dropped_packets"] = dropped
+			d.Extra["dropped_packets"] = dropped
 		}
 		if err := errors.Join(hostErrs...); err != nil {
-			d["error"] = err.Error()
+			d.Extra["error"] = err.Error()
 			errs = append(errs, fmt.Errorf("wan-blackhole: lift on %s: %w", e.Host, err))
 		}
 		f.TL.Add("fault", timeline.KindFault, d)

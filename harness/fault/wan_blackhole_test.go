@@ -137,8 +137,8 @@ func TestBlackholeInjectThenRecover(t *testing.T) {
 	}
 	var dropped []any
 	for _, e := range tl.Filter(timeline.KindFault, "") {
-		if e.Detail["action"] == "recover" {
-			dropped = append(dropped, e.Detail["dropped_packets"])
+		if e.Map()["action"] == "recover" {
+			dropped = append(dropped, e.Map()["dropped_packets"])
 		}
 	}
 	if len(dropped) != 2 || dropped[0] != int64(9) {

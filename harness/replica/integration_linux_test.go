@@ -302,11 +302,11 @@ func TestMariaDB(t *testing.T) {
 		defer cancel()
 		isIO := func(from, to any) func(timeline.Event) bool {
 			return func(e timeline.Event) bool {
-				return e.Kind == timeline.KindIOState && e.Detail["from"] == from && e.Detail["to"] == to
+				return e.Kind == timeline.KindIOState && e.Map()["from"] == from && e.Map()["to"] == to
 			}
 		}
 		first := waitEvent(ectx, t, tl, "initial Connecting", isIO(nil, "Connecting"))
-		assert.Equal(t, 2003, first.Detail["last_io_errno"])
+		assert.Equal(t, 2003, first.Map()["last_io_errno"])
 		_, err := db.ExecContext(ctx, "STOP REPLICA IO_THREAD")
 		require.NoError(t, err)
 		waitEvent(ectx, t, tl, "Connecting -> No", isIO("Connecting", "No"))

@@ -158,7 +158,7 @@ func TestWatchTimeline(t *testing.T) {
 		{st: stConnecting}, {st: stConnecting1045}, {st: stYes}, {st: stSQLStopped},
 	}}
 	tl.Subscribe(func(e timeline.Event) {
-		if e.Kind == timeline.KindSQLState && e.Detail["to"] == "No" {
+		if e.Kind == timeline.KindSQLState && e.Map()["to"] == "No" {
 			cancel()
 		}
 	})
@@ -174,7 +174,7 @@ func TestWatchTimeline(t *testing.T) {
 	var kinds []string
 	for _, e := range evs {
 		k := e.Kind
-		if ev, ok := e.Detail["event"]; ok {
+		if ev, ok := e.Map()["event"]; ok {
 			k += ":" + ev.(string)
 		}
 		kinds = append(kinds, k)
@@ -191,13 +191,13 @@ func TestWatchTimeline(t *testing.T) {
 
 	io := tl.Filter(timeline.KindIOState, "")
 	require.Len(t, io, 3)
-	assert.Nil(t, io[0].Detail["from"])
-	assert.Equal(t, true, io[0].Detail["initial"])
-	assert.Equal(t, "Yes", io[1].Detail["from"])
-	assert.Equal(t, "Connecting", io[1].Detail["to"])
-	assert.Equal(t, 2003, io[1].Detail["last_io_errno"])
-	assert.Nil(t, io[1].Detail["seconds_behind"])
-	assert.Equal(t, int64(0), io[2].Detail["seconds_behind"])
+	assert.Nil(t, io[0].Map()["from"])
+	assert.Equal(t, true, io[0].Map()["initial"])
+	assert.Equal(t, "Yes", io[1].Map()["from"])
+	assert.Equal(t, "Connecting", io[1].Map()["to"])
+	assert.Equal(t, 2003, io[1].Map()["last_io_errno"])
+	assert.Nil(t, io[1].Map()["seconds_behind"])
+	assert.Equal(t, int64(0), io[2].Map()["seconds_behind"])
 
 	b, err := json.Marshal(io[1])
 	require.NoError(t, err)
@@ -206,8 +206,8 @@ func TestWatchTimeline(t *testing.T) {
 
 	sqlEv := tl.Filter(timeline.KindSQLState, "")
 	require.Len(t, sqlEv, 2)
-	assert.Equal(t, "Yes", sqlEv[1].Detail["from"])
-	assert.Equal(t, 1062, sqlEv[1].Detail["last_sql_errno"])
+	assert.Equal(t, "Yes", sqlEv[1].Map()["from"])
+	assert.Equal(t, 1062, sqlEv[1].Map()["last_sql_errno"])
 
 	// The same, typed (Detail above is the legacy map view of these).
 	first, ok := timeline.As[timeline.IOState](io[0])

@@ -305,7 +305,7 @@ func TestJUnit(t *testing.T) {
 func TestSecretsNeverWritten(t *testing.T) {
 	r := sample(true)
 	r.Checks[2].Observed += " (dsn repl:" + password + "@tcp(10.20.11.123:3306))"
-	r.Timeline[2].Detail["last_io_error"] = "Access denied for user 'repl' using password " + password
+	r.Timeline[2].Detail.(map[string]any)["last_io_error"] = "Access denied for user 'repl' using password " + password
 	r.Timeline = append(r.Timeline, ev(5000, "lab", timeline.KindNote, map[string]any{
 		"nested": map[string]any{"list": []any{"psk=" + password}}, password: "as a key"}))
 	r.Steps[1].Detail["cmd"] = "mariadb -p" + password
@@ -335,7 +335,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 		}
 	}
 	// The caller's report is untouched.
-	if !strings.Contains(r.Checks[2].Observed, password) || !strings.Contains(r.Timeline[2].Detail["last_io_error"].(string), password) {
+	if !strings.Contains(r.Checks[2].Observed, password) || !strings.Contains(r.Timeline[2].Detail.(map[string]any)["last_io_error"].(string), password) {
 		t.Fatal("Write modified the caller's report")
 	}
 }
@@ -546,7 +546,7 @@ func TestTypedTimelineRoundTrip(t *testing.T) {
 	if strings.Contains(string(jsonTyped), password) || !strings.Contains(string(jsonTyped), Redacted) {
 		t.Fatal("the secret inside a typed detail was not redacted")
 	}
-	if st := typed[3].Data.(timeline.IOState); !strings.Contains(st.LastIOError, password) {
+	if st := typed[3].Detail.(timeline.IOState); !strings.Contains(st.LastIOError, password) {
 		t.Fatal("Write modified the caller's typed detail")
 	}
 
@@ -558,8 +558,8 @@ func TestTypedTimelineRoundTrip(t *testing.T) {
 		t.Fatalf("read back %d events", len(back.Timeline))
 	}
 	for i, e := range back.Timeline {
-		if reflect.TypeOf(e.Data) != reflect.TypeOf(typed[i].Data) {
-			t.Errorf("event %d (%s) read back as %T, written as %T", i, e.Kind, e.Data, typed[i].Data)
+		if reflect.TypeOf(e.Detail) != reflect.TypeOf(typed[i].Detail) {
+			t.Errorf("event %d (%s) read back as %T, written as %T", i, e.Kind, e.Detail, typed[i].Detail)
 		}
 	}
 	io, ok := timeline.As[timeline.IOState](back.Timeline[3])

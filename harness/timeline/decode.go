@@ -6,20 +6,33 @@ import (
 	"reflect"
 )
 
-// legacy is implemented by the typed details: the map a reader of
-// Event.Detail sees.
+// legacy is implemented by the typed details: the map their JSON is
+// written from (the same keys and Go types the untyped maps had).
 type legacy interface{ legacyMap() map[string]any }
 
-// Value is the event's detail: Data, or Detail for an event built with only
-// the map (a literal of a not-yet-converted caller). nil when there is none.
-func (e Event) Value() any {
-	if e.Data != nil {
-		return e.Data
+// Value is the event's detail (nil when there is none).
+func (e Event) Value() any { return e.Detail }
+
+// Map is the event's detail as a map with its JSON's keys (typed details
+// keep the Go types of their fields: an errno is an int, up a bool); nil
+// when there is none. For tests and reports that look at a detail by key.
+func (e Event) Map() map[string]any {
+	switch d := e.Detail.(type) {
+	case nil:
+		return nil
+	case Note:
+		return d
+	case map[string]any:
+		return d
+	case legacy:
+		return d.legacyMap()
 	}
-	if e.Detail != nil {
-		return e.Detail
+	raw, err := json.Marshal(e.Detail)
+	if err != nil {
+		return nil
 	}
-	return nil
+	m, _ := decodeObject(raw)
+	return m
 }
 
 // As returns the event's detail as a T, and whether it is one.
@@ -147,37 +160,24 @@ func exact(kind string, raw []byte, m map[string]any) (any, bool) {
 	return v, true
 }
 
-// normalise turns what a caller passed to Add into Data and Detail: a
-// typed value stays as it is, with its legacy map; a map is kept as the
-// legacy map and becomes typed when its kind's type carries it exactly,
-// else a Note.
-func normalise(kind string, detail any) (data any, m map[string]any) {
+// normalise turns what a caller passed to Add into the detail: a typed
+// value stays as it is; a map becomes typed when its kind's type carries it
+// exactly, else a Note.
+func normalise(kind string, detail any) any {
 	if isEmpty(detail) {
-		return nil, nil
-	}
-	if l, ok := detail.(legacy); ok {
-		if n, isNote := detail.(Note); isNote {
-			return n, n
-		}
-		return detail, l.legacyMap()
+		return nil
 	}
 	if mm, ok := detail.(map[string]any); ok {
 		if newFor(kind, mm) != nil {
 			if raw, err := json.Marshal(mm); err == nil {
 				if v, ok := exact(kind, raw, mm); ok {
-					return v, mm
+					return v
 				}
 			}
 		}
-		return Note(mm), mm
+		return Note(mm)
 	}
-	// A value of a type of the caller's own: the map is its JSON.
-	if raw, err := json.Marshal(detail); err == nil {
-		if obj, err := decodeObject(raw); err == nil {
-			m = obj
-		}
-	}
-	return detail, m
+	return detail
 }
 
 // isEmpty: nil, a nil pointer, or a map or slice without elements (what
@@ -213,8 +213,8 @@ type wireEvent struct {
 	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
-// MarshalJSON writes t_ms, source, kind and detail (Data, else Detail; left
-// out when there is none or it is an empty map).
+// MarshalJSON writes t_ms, source, kind and detail (left out when there is
+// none or it is an empty map).
 func (e Event) MarshalJSON() ([]byte, error) {
 	w := wireEvent{TMS: e.TMS, Source: e.Source, Kind: e.Kind}
 	if v := e.Value(); !isEmpty(v) {
@@ -227,11 +227,11 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON reads an event back: Detail is the detail as a map
-// (numbers as json.Number, so that they stay exact when written again) and
-// Data its kind's type when that carries it exactly, else the same map as a
-// Note. A detail that is not a JSON object is kept in Data as decoded. The
-// event's At is 0: only TMS survives JSON.
+// UnmarshalJSON reads an event back: the detail is its kind's type when
+// that carries it exactly, else the map (numbers as json.Number, so that
+// they stay exact when written again) as a Note. A detail that is not a
+// JSON object is kept as decoded. The event's At is 0: only TMS survives
+// JSON.
 func (e *Event) UnmarshalJSON(b []byte) error {
 	var w wireEvent
 	if err := json.Unmarshal(b, &w); err != nil {
@@ -247,18 +247,17 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return err
 		}
-		e.Data = v
+		e.Detail = v
 		return nil
 	}
 	m, err := decodeObject(raw)
 	if err != nil {
 		return err
 	}
-	e.Detail = m
 	if v, ok := exact(e.Kind, raw, m); ok {
-		e.Data = v
+		e.Detail = v
 	} else {
-		e.Data = Note(m)
+		e.Detail = Note(m)
 	}
 	return nil
 }

@@ -252,8 +252,8 @@ func TestTypedDetailsRoundTrip(t *testing.T) {
 		t.Run(g.name, func(t *testing.T) {
 			tl := New()
 			ev := tl.Add("src", g.kind, g.typed)
-			if !reflect.DeepEqual(ev.Data, g.typed) || !reflect.DeepEqual(ev.Detail, g.old) {
-				t.Fatalf("Add kept %#v / %#v", ev.Data, ev.Detail)
+			if !reflect.DeepEqual(ev.Detail, g.typed) || !reflect.DeepEqual(ev.Map(), g.old) {
+				t.Fatalf("Add kept %#v / %#v", ev.Detail, ev.Map())
 			}
 			b, err := json.Marshal(ev)
 			if err != nil {
@@ -276,8 +276,8 @@ func TestTypedDetailsRoundTrip(t *testing.T) {
 				want, _ = decodeObject(mustJSON(t, n))
 				want = Note(want.(map[string]any))
 			}
-			if !reflect.DeepEqual(back.Data, want) {
-				t.Fatalf("read back %T %#v\nwant %#v", back.Data, back.Data, want)
+			if !reflect.DeepEqual(back.Detail, want) {
+				t.Fatalf("read back %T %#v\nwant %#v", back.Detail, back.Detail, want)
 			}
 			if back.Kind != g.kind || back.Source != "src" || back.TMS != ev.TMS {
 				t.Fatalf("event read back %+v", back)
@@ -296,12 +296,12 @@ func TestTypedDetailsRoundTrip(t *testing.T) {
 					f.Extra, _ = decodeObject(raw)
 					wantT = f
 				}
-				if !reflect.DeepEqual(fromMap.Data, wantT) {
-					t.Fatalf("Add(old map) gave %T %#v, want %#v", fromMap.Data, fromMap.Data, wantT)
+				if !reflect.DeepEqual(fromMap.Detail, wantT) {
+					t.Fatalf("Add(old map) gave %T %#v, want %#v", fromMap.Detail, fromMap.Detail, wantT)
 				}
 			}
-			if !reflect.DeepEqual(fromMap.Detail, g.old) {
-				t.Fatal("Add(old map) did not keep the caller's map as Detail")
+			if a, b := mustJSON(t, fromMap.Detail), mustJSON(t, g.old); string(a) != string(b) {
+				t.Fatalf("Add(old map) writes\n%s\nthe map wrote\n%s", a, b)
 			}
 		})
 	}
@@ -333,16 +333,16 @@ func TestLegacyMapThatDoesNotFitStaysANote(t *testing.T) {
 	}
 	for _, c := range cases {
 		ev := tl.Add("s", c.kind, c.m)
-		if _, ok := ev.Data.(Note); !ok {
-			t.Fatalf("%s %v: Data is %T, want Note", c.kind, c.m, ev.Data)
+		if _, ok := ev.Detail.(Note); !ok {
+			t.Fatalf("%s %v: Data is %T, want Note", c.kind, c.m, ev.Detail)
 		}
 		b := mustJSON(t, ev)
 		var back Event
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := back.Data.(Note); !ok {
-			t.Fatalf("%s read back: Data is %T, want Note", c.kind, back.Data)
+		if _, ok := back.Detail.(Note); !ok {
+			t.Fatalf("%s read back: Data is %T, want Note", c.kind, back.Detail)
 		}
 		if again := mustJSON(t, back); string(again) != string(b) {
 			t.Fatalf("JSON changed:\n%s\n%s", again, b)
@@ -364,11 +364,11 @@ func TestLegacyMapThatDoesNotFitStaysANote(t *testing.T) {
 
 func TestAs(t *testing.T) {
 	st := IOState{From: "Yes", To: "Connecting", LastIOErrno: 2003}
-	ev := Event{Kind: KindIOState, Data: st}
+	ev := Event{Kind: KindIOState, Detail: st}
 	if got, ok := As[IOState](ev); !ok || got != st {
 		t.Fatalf("As[IOState] = %+v, %v", got, ok)
 	}
-	if got, ok := As[IOState](Event{Kind: KindIOState, Data: &st}); !ok || got != st {
+	if got, ok := As[IOState](Event{Kind: KindIOState, Detail: &st}); !ok || got != st {
 		t.Fatalf("As[IOState] of a pointer = %+v, %v", got, ok)
 	}
 	if _, ok := As[SQLState](ev); ok {
@@ -377,7 +377,7 @@ func TestAs(t *testing.T) {
 	if _, ok := As[IOState](Event{Kind: KindIOState}); ok {
 		t.Fatal("no detail is an IOState")
 	}
-	if _, ok := As[IOState](Event{Kind: KindIOState, Data: (*IOState)(nil)}); ok {
+	if _, ok := As[IOState](Event{Kind: KindIOState, Detail: (*IOState)(nil)}); ok {
 		t.Fatal("a nil pointer is an IOState")
 	}
 	// A literal with only the legacy map (tests, old callers).
@@ -399,7 +399,7 @@ func TestAs(t *testing.T) {
 		t.Fatalf("As[Step] = %+v, %v", s, ok)
 	}
 	// Notes.
-	n, ok := As[Note](Event{Kind: KindNote, Data: Note{"event": "x"}})
+	n, ok := As[Note](Event{Kind: KindNote, Detail: Note{"event": "x"}})
 	if !ok || n["event"] != "x" {
 		t.Fatalf("As[Note] = %v, %v", n, ok)
 	}
@@ -433,25 +433,25 @@ func TestOldReportJSONReadsBackTyped(t *testing.T) {
 	if err := json.Unmarshal([]byte(old), &evs); err != nil {
 		t.Fatal(err)
 	}
-	if d, ok := evs[0].Data.(IOState); !ok || !d.Initial || d.SecondsBehind == nil || *d.SecondsBehind != 0 {
-		t.Fatalf("event 0: %T %+v", evs[0].Data, evs[0].Data)
+	if d, ok := evs[0].Detail.(IOState); !ok || !d.Initial || d.SecondsBehind == nil || *d.SecondsBehind != 0 {
+		t.Fatalf("event 0: %T %+v", evs[0].Detail, evs[0].Detail)
 	}
-	if d, ok := evs[1].Data.(IOState); !ok || d.From != "Yes" || d.LastIOErrno != 2003 || d.SecondsBehind != nil {
-		t.Fatalf("event 1: %T %+v", evs[1].Data, evs[1].Data)
+	if d, ok := evs[1].Detail.(IOState); !ok || d.From != "Yes" || d.LastIOErrno != 2003 || d.SecondsBehind != nil {
+		t.Fatalf("event 1: %T %+v", evs[1].Detail, evs[1].Detail)
 	}
-	if d, ok := evs[2].Data.(ChildUpDown); !ok || !d.Up || d.IKE != "onprem-aws" {
-		t.Fatalf("event 2: %T %+v", evs[2].Data, evs[2].Data)
+	if d, ok := evs[2].Detail.(ChildUpDown); !ok || !d.Up || d.IKE != "onprem-aws" {
+		t.Fatalf("event 2: %T %+v", evs[2].Detail, evs[2].Detail)
 	}
-	if d, ok := evs[3].Data.(TunnelAction); !ok || d.Action != "down" || d.DurationMS != 4 {
-		t.Fatalf("event 3: %T %+v", evs[3].Data, evs[3].Data)
+	if d, ok := evs[3].Detail.(TunnelAction); !ok || d.Action != "down" || d.DurationMS != 4 {
+		t.Fatalf("event 3: %T %+v", evs[3].Detail, evs[3].Detail)
 	}
-	if d, ok := evs[4].Data.(Step); !ok || d.Step != "step 3" {
-		t.Fatalf("event 4: %T %+v", evs[4].Data, evs[4].Data)
+	if d, ok := evs[4].Detail.(Step); !ok || d.Step != "step 3" {
+		t.Fatalf("event 4: %T %+v", evs[4].Detail, evs[4].Detail)
 	}
-	if d, ok := evs[5].Data.(Note); !ok || d["n"] != json.Number("12345678901234567") {
-		t.Fatalf("event 5: %T %+v", evs[5].Data, evs[5].Data)
+	if d, ok := evs[5].Detail.(Note); !ok || d["n"] != json.Number("12345678901234567") {
+		t.Fatalf("event 5: %T %+v", evs[5].Detail, evs[5].Detail)
 	}
-	if evs[6].Data != nil || evs[6].Detail != nil {
+	if evs[6].Detail != nil {
 		t.Fatalf("event 6 has a detail: %+v", evs[6])
 	}
 	// Written again, byte for byte what was read (modulo whitespace).

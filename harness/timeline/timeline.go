@@ -29,23 +29,14 @@ const (
 // Event is one entry. TMS is the offset from the timeline's start in
 // milliseconds (fractional, so sub-millisecond ordering survives JSON).
 //
-// The detail is Data, typed by kind (see the Kind constants; read it with
-// [As]). Detail is the same detail as a map, kept for readers not yet
-// converted; Add, AddAt and UnmarshalJSON fill both. In JSON there is one
-// "detail": Data when set, else Detail.
+// The detail is typed by kind (see the Kind constants); read it with [As].
 type Event struct {
 	TMS    float64 `json:"t_ms"`
 	Source string  `json:"source"`
 	Kind   string  `json:"kind"`
-	// Data is the detail: a typed value (IOState, TunnelAction, ...), a
-	// Note, or whatever a caller passed to Add.
-	Data any `json:"-"`
-	// Detail is the detail as a map with the Go types its producer used
-	// before details were typed (an errno is an int, up is a bool, ...).
-	//
-	// Deprecated: read Data with [As]. Detail goes once every reader uses
-	// As; it is here so that readers indexing it keep working meanwhile.
-	Detail map[string]any `json:"-"`
+	// Detail is a typed value (IOState, TunnelAction, ...), a Note, or
+	// whatever a caller passed to Add. Its JSON is the contract's "detail".
+	Detail any `json:"-"`
 
 	at time.Duration
 }
@@ -86,7 +77,7 @@ func (t *Timeline) Add(source, kind string, detail any) Event {
 func (t *Timeline) AddAt(at time.Time, source, kind string, detail any) Event {
 	d := at.Sub(t.start)
 	ev := Event{TMS: float64(d.Microseconds()) / 1000, Source: source, Kind: kind, at: d}
-	ev.Data, ev.Detail = normalise(kind, detail)
+	ev.Detail = normalise(kind, detail)
 	t.mu.Lock()
 	t.evs = append(t.evs, ev)
 	// Keep the log ordered even when an observer reports a little late.

@@ -85,10 +85,10 @@ func TestEventDetailIsTypedWithTheOldJSON(t *testing.T) {
 				t.Fatalf("typed JSON\n%s\nold JSON\n%s", got, want)
 			}
 			ev := timeline.New().Add("tunnel/aws", kind, detail)
-			if !reflect.DeepEqual(ev.Detail, old) {
-				t.Fatalf("legacy map\n%#v\nold map\n%#v", ev.Detail, old)
+			if !reflect.DeepEqual(ev.Map(), old) {
+				t.Fatalf("map view\n%#v\nold map\n%#v", ev.Map(), old)
 			}
-			if reflect.TypeOf(ev.Data) == reflect.TypeOf(timeline.SAEvent{}) {
+			if reflect.TypeOf(ev.Detail) == reflect.TypeOf(timeline.SAEvent{}) {
 				t.Fatalf("detail of %s is an untyped SAEvent", tc.name)
 			}
 		})
@@ -132,9 +132,9 @@ func TestRecoverInOrderRecordsTunnelActions(t *testing.T) {
 	}
 	var got []rec
 	for _, e := range tl.Events() {
-		a, ok := e.Data.(timeline.TunnelAction)
+		a, ok := e.Detail.(timeline.TunnelAction)
 		if !ok {
-			t.Fatalf("%s %s: detail %T, want timeline.TunnelAction", e.Source, e.Kind, e.Data)
+			t.Fatalf("%s %s: detail %T, want timeline.TunnelAction", e.Source, e.Kind, e.Detail)
 		}
 		if a.Connection != "onprem-aws" || a.DurationMS < 0 {
 			t.Fatalf("action %+v", a)

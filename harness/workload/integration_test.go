@@ -80,7 +80,7 @@ func testSeedPings(t *testing.T, s *server) {
 	if other, err := ReadBack(ctx, s.root, NewDrillID()); err != nil || len(other) != 0 {
 		t.Fatalf("ReadBack(other drill) = %v, %v; want no rows", other, err)
 	}
-	if evs := tl.Filter(timeline.KindWrite, Source); len(evs) != 3 || evs[1].Detail["phase"] != "during" || evs[1].Detail["result"] != "acked" {
+	if evs := tl.Filter(timeline.KindWrite, Source); len(evs) != 3 || evs[1].Map()["phase"] != "during" || evs[1].Map()["result"] != "acked" {
 		t.Fatalf("timeline write events = %+v", evs)
 	}
 	if sum := w.Ledger.Summary(); sum.Acked != 3 || sum.AckedByPhase[PhaseDuring] != 1 || sum.Failed+sum.Unknown != 0 {
