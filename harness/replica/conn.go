@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -303,4 +304,44 @@ func dsnPassword(dsn string) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// Endpoint is a server as a target file names it: a unix socket or a TCP
+// address on some host, reached through Dial (nil: this machine).
+type Endpoint struct {
+	Network  string // "unix" or "tcp"
+	Addr     string // socket path or host:port, as the host sees it
+	User     string
+	Password string
+	// TLS for TCP (nil: none). Its ServerName names the server.
+	TLS *tls.Config
+	// Dial connects as the host (an SSH client's direct-streamlocal).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// OpenEndpoint connects to an endpoint, detecting the flavor. Errors are
+// one line and never contain the password.
+func OpenEndpoint(ctx context.Context, e Endpoint) (*Conn, error) {
+	switch {
+	case e.Network != "unix" && e.Network != "tcp":
+		return nil, fmt.Errorf("open %s: network %q not supported (want unix or tcp)", e.Addr, e.Network)
+	case e.Addr == "":
+		return nil, errors.New("open: address is empty")
+	case e.User == "":
+		return nil, fmt.Errorf("open %s: user is empty", e.Addr)
+	}
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd = e.Network, e.Addr, e.User, e.Password
+	if e.TLS != nil {
+		cfg.TLS = e.TLS
+	}
+	if e.Dial != nil {
+		cfg.DialFunc = e.Dial
+	}
+	applyDefaults(cfg)
+	c, err := openConfig(ctx, cfg)
+	if err != nil {
+		return nil, Redact(err, e.Password)
+	}
+	return c, nil
 }
