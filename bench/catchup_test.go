@@ -202,7 +202,7 @@ func writeBacklog(ctx context.Context, db *sql.DB, drillID string) error {
 	if catchupRows%catchupWriters != 0 || perWriter%perTx != 0 {
 		return fmt.Errorf("backlog shape: %d rows do not split into %d writers × transactions of %d", catchupRows, catchupWriters, perTx)
 	}
-	stmt := "INSERT INTO " + workload.Table + " (msg, drill_id, writer, seq, phase) VALUES " +
+	stmt := "INSERT INTO " + workload.DefaultTable.String() + " (msg, drill_id, writer, seq, phase) VALUES " +
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", catchupRowsPerStmt), ", ")
 	errs := make([]error, catchupWriters)
 	var wg sync.WaitGroup
@@ -247,7 +247,7 @@ func later(a, b time.Time) time.Time {
 
 func countRows(ctx context.Context, db *sql.DB, drillID string) (int64, error) {
 	var n int64
-	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+workload.Table+" WHERE drill_id = ?", drillID).Scan(&n)
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+workload.DefaultTable.String()+" WHERE drill_id = ?", drillID).Scan(&n)
 	return n, err
 }
 
@@ -261,7 +261,7 @@ type writerSummary struct {
 
 func summarize(ctx context.Context, db *sql.DB, drillID string) ([]writerSummary, error) {
 	rows, err := db.QueryContext(ctx, `SELECT writer, COUNT(*), MIN(seq), MAX(seq),
-		SUM(CRC32(CONCAT_WS(',', id, msg, writer, seq, phase))) FROM `+workload.Table+`
+		SUM(CRC32(CONCAT_WS(',', id, msg, writer, seq, phase))) FROM `+workload.DefaultTable.String()+`
 		WHERE drill_id = ? GROUP BY writer ORDER BY writer`, drillID)
 	if err != nil {
 		return nil, err

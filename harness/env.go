@@ -61,6 +61,15 @@ func NewEnv(ctx context.Context, t target.Target, log *slog.Logger) (*Env, error
 	}
 	e.Workload = workload.New(workload.NewDrillID())
 	e.Workload.SetTimeline(e.Timeline)
+	if w, ok := t.(target.Workloader); ok {
+		db, table := w.WorkloadTable()
+		tn := workload.TableName{Database: db, Table: table}
+		if err := workload.EnsureTable(ctx, target.Primary(t).DB.DB(), tn); err != nil {
+			return nil, fmt.Errorf("drill table %s on the primary: %w", tn.Plain(), err)
+		}
+		e.Workload.SetTable(tn)
+		e.environment["workload_table"] = tn.Plain()
+	}
 	if err := e.readEnvironment(ctx, t); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,9 @@ type Scenario struct {
 	// Needs are the target capabilities the drill uses beyond the basics.
 	Needs []target.Capability
 	Run   func(ctx context.Context, t target.Target, env *Env) error
+	// Plan describes the steps against live timings, changing nothing
+	// (drdrill plan).
+	Plan func(in PlanInput) []PlanStep
 }
 
 // Poll intervals: transitions are time-stamped to well within 50 ms.
@@ -91,6 +94,8 @@ func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Re
 		evidence = &ev
 	}
 	recoverErr := env.runDeferred()
+	steady := steadyState(t, env)
+	env.Timeline.Add("check", timeline.KindCheck, timeline.Check{Name: steady.Name, Verdict: steady.Verdict, Observed: steady.Observed})
 	stopWatch()
 
 	r := report.New(sc.Name, env.target, env.Workload.DrillID, started.UTC())
@@ -101,6 +106,8 @@ func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Re
 		r.Environment[k] = v
 	}
 	r.Checks = append(r.Checks, env.checks...)
+	drillChecks := r.Checks
+	r.Checks = append(r.Checks, steady)
 	r.Steps = append(r.Steps, env.steps...)
 	extra := r.Metrics.Extra
 	r.Metrics = env.metrics
@@ -115,7 +122,7 @@ func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Re
 
 	var te *timeoutError
 	o := report.Outcome{Interrupted: ctx.Err() != nil, TimedOut: errors.As(err, &te), Timeout: sc.Timeout,
-		Err: err, CheckFailed: errors.Is(err, ErrCheckFailed), Checks: r.Checks, Steps: r.Steps, RecoveryErr: recoverErr}
+		Err: err, CheckFailed: errors.Is(err, ErrCheckFailed), Checks: drillChecks, Steps: r.Steps, RecoveryErr: recoverErr, SteadyState: &steady}
 	if o.Interrupted {
 		o.Cause = context.Cause(ctx).Error()
 	}
@@ -132,6 +139,8 @@ func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Re
 		switch {
 		case diag != "":
 			r.Diagnosis = diag
+		case evidence == nil && !steady.Passed():
+			r.Diagnosis = steady.Name + ": " + steady.Observed
 		case o.Interrupted, o.TimedOut:
 			r.Diagnosis = r.Error
 		case evidence != nil:

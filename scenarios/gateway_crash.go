@@ -32,6 +32,7 @@ func GatewayCrash(o GatewayCrashOptions) harness.Scenario {
 		Description: "kill -9 a gateway's charon (default onprem), start it again with its VPN: the survivor's DPD clears the stale SAs, the tunnel comes back, replication catches up",
 		Timeout:     2 * time.Minute,
 		Needs:       []target.Capability{target.CapRestartGateway},
+		Plan:        planGatewayCrash(o),
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			d := Begin(t, env)
 			logs := d.FollowLogs(ctx)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
+	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/report"
@@ -131,8 +132,8 @@ func TestVPNOutage(t *testing.T) {
 	if met["rows_written"].(float64) != 3 || met["rows_written_during_outage"].(float64) != 1 || met["rows_missing_on_replica"].(float64) != 0 {
 		t.Errorf("row metrics: %v", met)
 	}
-	if len(r.Checks) != 5 {
-		t.Errorf("want the 5 checks of the seed drill, got %d", len(r.Checks))
+	if len(r.Checks) != 6 {
+		t.Errorf("want the 5 checks of the seed drill and steady_state, got %d", len(r.Checks))
 	}
 }
 
@@ -254,4 +255,71 @@ func (e *testEnv) TunnelSides() (tunnel.Side, tunnel.Side) {
 func (e *testEnv) ExecHost(ctx context.Context, host string, argv ...string) ([]byte, error) {
 	site, kind, _ := strings.Cut(host, "-")
 	return e.T.Exec(ctx, target.Host{Site: site, Kind: target.HostKind(kind)}, argv...)
+}
+
+// A drill that leaves the replica's SQL thread stopped does not pass, even
+// when its own checks did: the steady state after recovery says what was
+// left.
+func TestSteadyStateCatchesWhatADrillLeaves(t *testing.T) {
+	env := newEnv(t)
+	sc := harness.Scenario{Name: "leaves-sql-stopped", Timeout: time.Minute,
+		Run: func(ctx context.Context, tg target.Target, env *harness.Env) error {
+			if err := env.Check(check.Result{Name: "something", Verdict: check.Pass}); err != nil {
+				return err
+			}
+			_, err := target.Replica(tg).DB.DB().ExecContext(ctx, "STOP SLAVE SQL_THREAD")
+			return err
+		}}
+	r := runDrill(context.Background(), sc, env)
+	writeReport(t, env, r)
+	last := r.Checks[len(r.Checks)-1]
+	if r.Verdict != report.VerdictFail || last.Name != "steady_state" || last.Passed() || !strings.Contains(r.Diagnosis, "replica threads") {
+		t.Fatalf("want fail at steady_state naming the replica threads, got %s: %s (%+v)", r.Verdict, r.Diagnosis, last)
+	}
+}
+
+// drdrill plan reads the live timings and changes nothing: the SAs (by
+// SPI) and both servers' GTID positions are the same before and after
+// every drill's plan.
+func TestPlanChangesNothing(t *testing.T) {
+	env := newEnv(t)
+	ctx := context.Background()
+	snapshot := func() string {
+		first, second := env.TunnelSides()
+		states, err := tunnel.Snapshot(ctx, first, second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := ""
+		for _, st := range states {
+			for _, ike := range st.IKESAs {
+				s += ike.Describe() + "\n"
+			}
+		}
+		p, err := env.Primary.PrimaryPosition(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := env.Replica.AppliedPosition(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s + "primary " + p + "\nreplica " + r
+	}
+	before := snapshot()
+	for _, sc := range All() {
+		p, err := harness.MakePlan(ctx, sc, env.T)
+		if err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		var b strings.Builder
+		p.Print(&b)
+		if len(p.Steps) < 5 || p.Expected() <= 0 || p.Bound() < p.Expected() || !strings.Contains(b.String(), "changes nothing") {
+			t.Errorf("%s: plan of %d steps, expected %s, bound %s:\n%s", sc.Name, len(p.Steps), p.Expected(), p.Bound(), b.String())
+		}
+		t.Logf("\n%s", b.String())
+	}
+	if after := snapshot(); after != before {
+		t.Fatalf("plan changed something:\nbefore\n%s\nafter\n%s", before, after)
+	}
 }

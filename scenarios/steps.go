@@ -246,7 +246,7 @@ func (d *Drill) VerifyRows(ctx context.Context) error {
 				return err
 			}
 		}
-		rows, err := workload.ReadBack(ctx, d.Replica.DB.DB(), env.Workload.DrillID)
+		rows, err := workload.ReadBack(ctx, d.Replica.DB.DB(), env.Workload.Table, env.Workload.DrillID)
 		if err != nil {
 			return err
 		}

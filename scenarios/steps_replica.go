@@ -106,11 +106,11 @@ func (d *Drill) IORunning(ctx context.Context) error {
 // has not applied (backlog_at_recovery_rows) and returns the replica's count.
 func (d *Drill) Backlog(ctx context.Context) (onReplica int64, err error) {
 	err = d.Env.Step(ctx, "backlog at recovery: rows on the primary the replica has not applied", func(ctx context.Context) error {
-		onPrimary, err := countRows(ctx, d.Primary.DB.DB(), d.Env.Workload.DrillID)
+		onPrimary, err := countRows(ctx, d.Primary.DB.DB(), d.Env.Workload)
 		if err != nil {
 			return fmt.Errorf("count rows on the primary: %w", err)
 		}
-		if onReplica, err = countRows(ctx, d.Replica.DB.DB(), d.Env.Workload.DrillID); err != nil {
+		if onReplica, err = countRows(ctx, d.Replica.DB.DB(), d.Env.Workload); err != nil {
 			return fmt.Errorf("count rows on the replica: %w", err)
 		}
 		d.Env.Metric(harness.BacklogAtRecoveryRows, onPrimary-onReplica)
@@ -123,7 +123,7 @@ func (d *Drill) Backlog(ctx context.Context) (onReplica int64, err error) {
 // the replica applied from the moment it could (IO thread Yes, or the
 // tunnel up if later) until it had applied the primary's position.
 func (d *Drill) ApplyRate(ctx context.Context, onReplicaAtRecovery int64) error {
-	onReplica, err := countRows(ctx, d.Replica.DB.DB(), d.Env.Workload.DrillID)
+	onReplica, err := countRows(ctx, d.Replica.DB.DB(), d.Env.Workload)
 	if err != nil {
 		return fmt.Errorf("count rows on the replica: %w", err)
 	}
@@ -169,8 +169,8 @@ func waitCount(ctx context.Context, what string, n int64, timeout time.Duration,
 }
 
 // countRows counts one drill's rows on a server.
-func countRows(ctx context.Context, db *sql.DB, drillID string) (int64, error) {
+func countRows(ctx context.Context, db *sql.DB, w *workload.Workload) (int64, error) {
 	var n int64
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+workload.Table+` WHERE drill_id = ?`, drillID).Scan(&n)
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+w.Table.String()+` WHERE drill_id = ?`, w.DrillID).Scan(&n)
 	return n, err
 }

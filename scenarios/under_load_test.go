@@ -42,7 +42,7 @@ func TestUnderLoad(t *testing.T) {
 	if r.Verdict != report.VerdictPass {
 		t.Fatalf("verdict %s: %s", r.Verdict, r.Diagnosis)
 	}
-	want := []string{"outage_observed", "io_recovered", "gtid_applied", "ledger_matches", "tunnel_healthy"}
+	want := []string{"outage_observed", "io_recovered", "gtid_applied", "ledger_matches", "tunnel_healthy", "steady_state"}
 	if len(r.Checks) != len(want) {
 		t.Fatalf("checks %d, want %v", len(r.Checks), want)
 	}

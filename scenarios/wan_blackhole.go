@@ -29,6 +29,7 @@ func WANBlackhole(o WANBlackholeOptions) harness.Scenario {
 		Description: "the WAN drops IKE/ESP silently past DPD: DPD declares the peer dead, the replica times out (errno 110), the tunnel heals by itself once the WAN is back",
 		Timeout:     2 * time.Minute,
 		Needs:       []target.Capability{target.CapExec},
+		Plan:        planWANBlackhole,
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			d := Begin(t, env)
 			logs := d.FollowLogs(ctx)

@@ -52,7 +52,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	}{
 		{nil, "want a command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list or run); did you mean list?`},
+		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list, plan or run); did you mean list?`},
 		{[]string{"--frob"}, "unknown flag: --frob"},
 		{[]string{"help", "frobnicate"}, `help: unknown command "frobnicate"`},
 		{[]string{"run"}, "want exactly one scenario"},
@@ -74,6 +74,9 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{[]string{"list", "extra"}, `unexpected argument "extra"`},
 		{[]string{"completion"}, "completion: want a shell"},
 		{[]string{"completion", "tcsh"}, `unknown shell "tcsh"`},
+		{[]string{"plan"}, "plan: want exactly one scenario name"},
+		{[]string{"plan", "nope"}, `unknown scenario "nope"`},
+		{[]string{"plan", "vpn-outage", "--lab", "/nonexistent/lab"}, "no lab is up at /nonexistent/lab"},
 		{[]string{"lab", "up", "--lab", "/tmp/" + strings.Repeat("x", 100)}, "more than the 107 a unix socket allows"},
 		{[]string{"lab", "up", "--lab", inUse}, "is in use"},
 		{[]string{"run", "vpn-outage", "--lab", bogus, "--report", t.TempDir()}, "vici socket " + filepath.Join(bogus, "aws", "charon.vici")},
@@ -109,6 +112,7 @@ func TestHelpExitsZeroWithTheFlags(t *testing.T) {
 		{[]string{"lab", "status"}, []string{"--lab", "--json"}},
 		{[]string{"list"}, []string{"--help"}},
 		{[]string{"run"}, []string{"--target", "--lab", "--report", "--keep-lab", "--backend"}},
+		{[]string{"plan"}, []string{"--target", "--lab"}},
 		{[]string{"completion"}, []string{"--help"}},
 		{[]string{"completion", "bash"}, []string{"--no-descriptions"}},
 	} {

@@ -23,6 +23,10 @@ type Outcome struct {
 	Steps       []Step
 	// RecoveryErr: a fault could not be undone.
 	RecoveryErr error
+	// SteadyState is the check run after recovery (nil: not run). It is
+	// not one of the drill's own Checks: a drill that checked nothing
+	// still checked nothing.
+	SteadyState *check.Result
 }
 
 // NothingChecked is the reason of a drill that recorded no check.
@@ -43,7 +47,7 @@ func Decide(o Outcome) (verdict, reason string) {
 		}
 	case o.Err != nil && !o.CheckFailed:
 		verdict, reason = VerdictError, o.Err.Error()
-	case firstFailed(o.Checks) != nil || o.Err != nil || failedStep(o.Steps):
+	case firstFailed(o.Checks) != nil || o.Err != nil || failedStep(o.Steps) || (o.SteadyState != nil && !o.SteadyState.Passed()):
 		verdict = VerdictFail
 	case len(o.Checks) == 0:
 		verdict, reason = VerdictFail, NothingChecked

@@ -22,6 +22,8 @@ func TestDecide(t *testing.T) {
 		{"a check failed", Outcome{Checks: fail}, VerdictFail, ""},
 		{"stopped at a failed check", Outcome{Checks: fail, Err: errors.New("check failed: b"), CheckFailed: true}, VerdictFail, ""},
 		{"checked nothing", Outcome{}, VerdictFail, "checked nothing"},
+		{"checked nothing but steady state", Outcome{SteadyState: &check.Result{Name: "steady_state", Verdict: check.Pass}}, VerdictFail, "checked nothing"},
+		{"passed but left the replica stopped", Outcome{Checks: pass, SteadyState: &check.Result{Name: "steady_state", Verdict: check.Fail}}, VerdictFail, ""},
 		{"a failed step", Outcome{Checks: pass, Steps: []Step{{Name: "s", Verdict: "fail"}}}, VerdictFail, ""},
 		{"an error", Outcome{Checks: pass, Err: errors.New("dial: refused")}, VerdictError, "dial: refused"},
 		{"interrupted", Outcome{Checks: pass, Interrupted: true, Cause: "signal"}, VerdictError, "interrupted: signal"},

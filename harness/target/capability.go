@@ -89,3 +89,11 @@ func Require(t Target, who string, needs ...Capability) error {
 	}
 	return nil
 }
+
+// Workloader is a target that names the table drills write their rows to
+// (a target file's workload: {database, table}); without it a drill uses
+// the lab's testdb.ping. The table is created when absent (when the user
+// may) and never altered.
+type Workloader interface {
+	WorkloadTable() (database, table string)
+}

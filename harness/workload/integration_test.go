@@ -72,12 +72,12 @@ func testSeedPings(t *testing.T, s *server) {
 			t.Fatalf("entry %d has seq %d, want %d", i, e.Seq, i+1)
 		}
 	}
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameAsLedger(t, entries, rows)
-	if other, err := ReadBack(ctx, s.root, NewDrillID()); err != nil || len(other) != 0 {
+	if other, err := ReadBack(ctx, s.root, DefaultTable, NewDrillID()); err != nil || len(other) != 0 {
 		t.Fatalf("ReadBack(other drill) = %v, %v; want no rows", other, err)
 	}
 	if evs := tl.Filter(timeline.KindWrite, Source); len(evs) != 3 || evs[1].Map()["phase"] != "during" || evs[1].Map()["result"] != "acked" {
@@ -115,7 +115,7 @@ func testReadOnly(t *testing.T, s *server) {
 	if _, err := w.Ping(ctx, app, PhaseAfter, MsgAfter); err != nil {
 		t.Fatalf("Ping after read_only=0: %v", err)
 	}
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func lockTable(t *testing.T, s *server) (unlock func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ExecContext(t.Context(), "LOCK TABLES "+Table+" WRITE"); err != nil {
+	if _, err := c.ExecContext(t.Context(), "LOCK TABLES "+DefaultTable.String()+" WRITE"); err != nil {
 		c.Close()
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func testUnknownResolvedLate(t *testing.T, s *server) {
 	if len(entries) != 1 || !entries[0].Late || entries[0].ID == 0 || len(w.Ledger.Unknown()) != 0 {
 		t.Fatalf("entries = %+v, unknown = %+v", entries, w.Ledger.Unknown())
 	}
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func testResolveBothWays(t *testing.T, s *server) {
 	ctx := ctxT(t, 20*time.Second)
 	w := New("")
 	// Seq 1 reached the server, seq 2 did not; the client saw neither reply.
-	s.exec(t, "INSERT INTO "+Table+" (msg, drill_id, writer, seq, phase) VALUES (?, ?, 0, 1, 'during')", MsgDuring, w.DrillID)
+	s.exec(t, "INSERT INTO "+DefaultTable.String()+" (msg, drill_id, writer, seq, phase) VALUES (?, ?, 0, 1, 'during')", MsgDuring, w.DrillID)
 	now := time.Now()
 	w.Ledger.AddUnknown(Attempt{Writer: 0, Seq: 1, Phase: PhaseDuring, Msg: MsgDuring, SentAt: now, Sent: true, Err: "invalid connection"})
 	w.Ledger.AddUnknown(Attempt{Writer: 0, Seq: 2, Phase: PhaseDuring, Msg: MsgDuring, SentAt: now, Sent: true, Err: "invalid connection"})
@@ -256,7 +256,7 @@ func testSteadyBounded(t *testing.T, s *server) {
 		t.Fatalf("Stop after Wait = %+v, want %+v", again, stats)
 	}
 	entries := w.Ledger.Entries()
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func testSteadyBlocked(t *testing.T, s *server) {
 	if err != nil || int64(res.Late+res.NotWritten) != stats.Unknown {
 		t.Fatalf("ResolveUnknown = %+v, %v; want all %d settled", res, err, stats.Unknown)
 	}
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func testSeedByHand(t *testing.T, s *server) {
 	if len(after) != len(before)+7 {
 		t.Fatalf("%s shows %d rows, want %d (+5 by hand, +2 by the drill)", SeedSelect, len(after), len(before)+7)
 	}
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,9 +401,9 @@ func testNullTags(t *testing.T, s *server) {
 	if _, err := w.Ping(ctx, s.root, PhaseBefore, MsgBefore); err != nil {
 		t.Fatal(err)
 	}
-	s.exec(t, "INSERT INTO "+Table+" (msg, drill_id) VALUES ('by hand', ?)", w.DrillID)
-	s.exec(t, "INSERT INTO "+Table+" (msg) VALUES (NULL)")
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	s.exec(t, "INSERT INTO "+DefaultTable.String()+" (msg, drill_id) VALUES ('by hand', ?)", w.DrillID)
+	s.exec(t, "INSERT INTO "+DefaultTable.String()+" (msg) VALUES (NULL)")
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatalf("ReadBack with NULL tags: %v", err)
 	}
@@ -454,7 +454,7 @@ func testOldSchemaTable(t *testing.T, s *server) {
 	if _, err := w.Ping(ctx, s.root, PhaseAfter, MsgAfter); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := ReadBack(ctx, s.root, w.DrillID)
+	rows, err := ReadBack(ctx, s.root, DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}

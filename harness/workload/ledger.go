@@ -56,6 +56,7 @@ type Summary struct {
 // Ledger is the record of one drill's writes. It is safe for concurrent use.
 type Ledger struct {
 	drillID string
+	table   TableName
 
 	mu         sync.Mutex
 	acked      []Entry
@@ -65,7 +66,7 @@ type Ledger struct {
 }
 
 // NewLedger returns an empty ledger for drillID.
-func NewLedger(drillID string) *Ledger { return &Ledger{drillID: drillID} }
+func NewLedger(drillID string) *Ledger { return &Ledger{drillID: drillID, table: DefaultTable} }
 
 // DrillID is the drill the ledger belongs to.
 func (l *Ledger) DrillID() string { return l.drillID }
@@ -166,7 +167,7 @@ func (l *Ledger) ResolveUnknown(ctx context.Context, primary *sql.DB) (Resolutio
 			}
 		}
 		var id int64
-		err := primary.QueryRowContext(ctx, `SELECT id FROM `+Table+` WHERE drill_id = ? AND writer = ? AND seq = ?`,
+		err := primary.QueryRowContext(ctx, `SELECT id FROM `+l.table.String()+` WHERE drill_id = ? AND writer = ? AND seq = ?`,
 			l.drillID, a.Writer, a.Seq).Scan(&id)
 		switch {
 		case err == nil:

@@ -33,7 +33,7 @@ func (p *Pinger) Ping(ctx context.Context, db *sql.DB, phase Phase, msg string) 
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
 		defer cancel()
 	}
-	c, connErr := openConn(ctx, db)
+	c, connErr := openConn(ctx, db, p.w.Table)
 	e, o, err := p.w.insert(ctx, c, connErr, 0, seq, phase, msg)
 	if c != nil {
 		c.close(o == unknown)

@@ -22,8 +22,8 @@ type Row struct {
 // NULL writer, seq, phase or msg was not written by drdrill (every write
 // sets them all); it is returned with zero values there, and since no write
 // has seq 0 the ledger check reports it as unexpected.
-func ReadBack(ctx context.Context, db *sql.DB, drillID string) ([]Row, error) {
-	rows, err := db.QueryContext(ctx, `SELECT id, writer, seq, phase, msg FROM `+Table+
+func ReadBack(ctx context.Context, db *sql.DB, t TableName, drillID string) ([]Row, error) {
+	rows, err := db.QueryContext(ctx, `SELECT id, writer, seq, phase, msg FROM `+t.String()+
 		` WHERE drill_id = ? ORDER BY writer, seq, id`, drillID)
 	if err != nil {
 		return nil, fmt.Errorf("read back drill %s: %w", drillID, err)

@@ -71,7 +71,7 @@ func TestSeedByHandOnLab(t *testing.T) {
 			workload.SeedSelect, len(all), n, byHand+2, byHand, all)
 	}
 	// drdrill's read-back of the drill sees only the drill's rows.
-	rows, err := workload.ReadBack(ctx, replica.DB(), w.DrillID)
+	rows, err := workload.ReadBack(ctx, replica.DB(), workload.DefaultTable, w.DrillID)
 	if err != nil {
 		t.Fatal(err)
 	}

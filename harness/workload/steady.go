@@ -221,7 +221,7 @@ func (s *Steady) writer(ctx context.Context, stopAll context.CancelFunc, writer 
 		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 		var connErr error
 		if c == nil {
-			c, connErr = openConn(opCtx, s.db)
+			c, connErr = openConn(opCtx, s.db, s.w.Table)
 		}
 		phase := s.Phase()
 		_, o, err := s.w.insert(opCtx, c, connErr, writer, seq, phase, fmt.Sprintf("steady_%s_w%d_%d", phase, writer, seq))

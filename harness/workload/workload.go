@@ -30,9 +30,6 @@ const (
 	MsgAfter  = "replication_test_after_recovery"
 )
 
-// Table is the ping table every writer inserts into.
-const Table = "testdb.ping"
-
 // Schema is the DDL of the ping table (harness/workload/schema.sql; an
 // identical copy lives in fixtures/schema.sql).
 //
@@ -55,6 +52,8 @@ type Workload struct {
 	DrillID string
 	Ledger  *Ledger
 	Pinger  *Pinger
+	// Table is where the rows go (DefaultTable unless SetTable).
+	Table TableName
 
 	mu         sync.Mutex
 	nextWriter int
@@ -66,9 +65,15 @@ func New(drillID string) *Workload {
 	if drillID == "" {
 		drillID = NewDrillID()
 	}
-	w := &Workload{DrillID: drillID, Ledger: NewLedger(drillID), nextWriter: 1}
+	w := &Workload{DrillID: drillID, Ledger: NewLedger(drillID), Table: DefaultTable, nextWriter: 1}
 	w.Pinger = &Pinger{w: w, Timeout: DefaultTimeout}
 	return w
+}
+
+// SetTable makes every writer use t. Call it before writing.
+func (w *Workload) SetTable(t TableName) {
+	w.Table = t
+	w.Ledger.table = t
 }
 
 // SetTimeline makes the writers record phase changes, pings and summaries
@@ -107,14 +112,21 @@ func (w *Workload) takeWriters(n int) int {
 // NOT NULL tags, is accepted (drills work on it) but the seed's untagged
 // INSERT by hand collides there from the second row on
 // (docs/findings.md#ping-tags-nullable says what to do).
-func ApplySchema(ctx context.Context, db *sql.DB) error {
-	for _, stmt := range statements(Schema) {
+func ApplySchema(ctx context.Context, db *sql.DB) error { return EnsureTable(ctx, db, DefaultTable) }
+
+// EnsureTable is ApplySchema for any table name: created (with its
+// database) when absent, verified and never altered when present.
+func EnsureTable(ctx context.Context, db *sql.DB, t TableName) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("apply schema: %w", err)
+	}
+	for _, stmt := range statements(schemaFor(t)) {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("apply schema: %w", err)
 		}
 	}
 	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = 'testdb' AND TABLE_NAME = 'ping'`)
+		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, t.Database, t.Table)
 	if err != nil {
 		return fmt.Errorf("read ping columns: %w", err)
 	}
@@ -138,7 +150,7 @@ func ApplySchema(ctx context.Context, db *sql.DB) error {
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return fmt.Errorf("apply schema: %s exists without columns %s (a seed-era table?)", Table, strings.Join(missing, ", "))
+		return fmt.Errorf("apply schema: %s exists without columns %s (a seed-era table?)", t.Plain(), strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -19,8 +19,6 @@ const DefaultTimeout = 2 * time.Second
 // the connection failed or timed out after the statement was sent.
 var ErrOutcomeUnknown = errors.New("write outcome unknown")
 
-const insertSQL = `INSERT INTO ` + Table + ` (msg, drill_id, writer, seq, phase) VALUES (?, ?, ?, ?, ?)`
-
 type outcome int
 
 const (
@@ -58,7 +56,7 @@ type wconn struct {
 	stmt *sql.Stmt
 }
 
-func openConn(ctx context.Context, db *sql.DB) (*wconn, error) {
+func openConn(ctx context.Context, db *sql.DB, t TableName) (*wconn, error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open connection: %w", err)
@@ -68,7 +66,7 @@ func openConn(ctx context.Context, db *sql.DB) (*wconn, error) {
 		w.close(true)
 		return nil, fmt.Errorf("read connection id: %w", err)
 	}
-	if w.stmt, err = c.PrepareContext(ctx, insertSQL); err != nil {
+	if w.stmt, err = c.PrepareContext(ctx, insertSQL(t)); err != nil {
 		w.close(true)
 		return nil, fmt.Errorf("prepare insert: %w", err)
 	}
