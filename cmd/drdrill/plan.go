@@ -81,4 +81,3 @@ func openExistingTarget(ctx context.Context, targetFlag, dir string) (target.Tar
 	}
 	return t, func() { t.Close() }, nil
 }
-
