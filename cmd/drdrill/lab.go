@@ -111,7 +111,7 @@ as text or (--json) as a JSON document.`,
 	addLabFlags(upCmd, &up, "json")
 	addLabFlags(downCmd, &down, "backend", "json")
 	addLabFlags(statusCmd, &status, "backend")
-	c.AddCommand(upCmd, downCmd, statusCmd)
+	c.AddCommand(upCmd, downCmd, statusCmd, newLabTargetCmd(), newLabGatewayCmd())
 	return c
 }
 

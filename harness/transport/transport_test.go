@@ -47,3 +47,54 @@ func TestLocalDialUnix(t *testing.T) {
 		t.Fatalf("read %q %v", b, err)
 	}
 }
+
+func TestNetns(t *testing.T) {
+	if _, err := NewNetns("no-such-ns-drdrill"); err == nil || !strings.Contains(err.Error(), "no such network namespace") {
+		t.Fatalf("missing namespace: %v", err)
+	}
+	if _, err := NewNetns("a/b"); err == nil {
+		t.Fatal("a bad name must be refused")
+	}
+	n := Netns{Namespace: "x"}
+	if _, err := n.Dial(context.Background(), "tcp", "10.20.11.123:3306"); err == nil || !strings.Contains(err.Error(), "only unix sockets") {
+		t.Fatalf("tcp from a namespace must be refused: %v", err)
+	}
+}
+
+// Exec runs inside the namespace (root: makes a throwaway namespace).
+func TestNetnsExec(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root and ip netns")
+	}
+	name := "drdtt-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if out, err := (Local{}).Exec(context.Background(), []string{"ip", "netns", "add", name}, false); err != nil {
+		t.Skipf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { (Local{}).Exec(context.Background(), []string{"ip", "netns", "del", name}, false) })
+	n, err := NewNetns(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := n.Exec(context.Background(), []string{"ip", "-o", "link"}, false)
+	if err != nil || !strings.Contains(string(out), "lo:") || strings.Contains(string(out), "eth0") {
+		t.Fatalf("inside the namespace only lo: %q %v", out, err)
+	}
+	_, err = n.Exec(context.Background(), []string{"false"}, false)
+	var ee *ExecError
+	if !errors.As(err, &ee) || ee.Host != "netns://"+name {
+		t.Fatalf("a failing command names the namespace: %v", err)
+	}
+}
+
+func TestDockerHost(t *testing.T) {
+	if _, err := NewDocker("bad name"); err == nil {
+		t.Fatal("a bad container name must be refused")
+	}
+	d, err := NewDocker("drdrill-aws-gw")
+	if err != nil || d.Name() != "docker://drdrill-aws-gw" {
+		t.Fatalf("%v %v", d, err)
+	}
+	if _, err := d.Dial(context.Background(), "tcp", "10.20.11.123:3306"); err == nil {
+		t.Fatal("tcp from a container must be refused")
+	}
+}

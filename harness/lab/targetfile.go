@@ -1,0 +1,141 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"text/template"
+)
+
+// Via is how a lab target file reaches the lab's hosts.
+const (
+	// ViaNetns: unix sockets through the filesystem, commands with
+	// `ip netns exec` (transport.Netns), or `docker exec` for the docker
+	// backend (transport.Docker).
+	ViaNetns = "local"
+	// ViaSSH: an sshd per host started in inetd mode inside the host's
+	// namespace by proxy_command (nothing listens; see EnableSSH).
+	ViaSSH = "ssh"
+)
+
+// TargetFileOptions shape a lab's target file.
+type TargetFileOptions struct {
+	Via string // ViaNetns (default) or ViaSSH
+	// Drdrill is the drdrill binary the gateway kill/start commands run.
+	Drdrill string
+	// SSH is the lab's ssh access (ViaSSH).
+	SSH *SSHAccessInfo
+}
+
+// SSHAccessInfo is what a target file needs of the lab's sshd.
+type SSHAccessInfo struct {
+	KnownHosts, IdentityFile, User string
+	// ProxyCommand per host name ("aws-gw").
+	ProxyCommand map[string]string
+}
+
+// TargetFile renders a drdrill.target/v1 file for a running lab: the
+// gateways' VICI and MariaDB sockets, exec on the hosts, and commands to
+// crash and restart a gateway (drdrill lab gateway kill|start). The lab is
+// throwaway, so it allows destructive drills; --yes is still required.
+func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
+	if o.Via == "" {
+		o.Via = ViaNetns
+	}
+	if o.Via == ViaSSH && o.SSH == nil {
+		return nil, fmt.Errorf("lab target via ssh: the lab has no ssh access (EnableSSH)")
+	}
+	if o.Via != ViaNetns && o.Via != ViaSSH {
+		return nil, inputErrorf("--via %q: want local or ssh", o.Via)
+	}
+	type host struct{ Via, ProxyCommand string }
+	type site struct {
+		Name, Role, VICI, Socket, Connection, StartAction string
+		Keyingtries                                       int
+		GW, DB                                            host
+	}
+	data := struct {
+		ID, Dir, Drdrill, Via, RetransmitTimeout, RetransmitBase string
+		RetransmitTries                                          int
+		SSH                                                      *SSHAccessInfo
+		Sites                                                    []site
+	}{ID: info.ID, Dir: info.Dir, Drdrill: o.Drdrill, Via: o.Via, RetransmitTimeout: retransmitTimeout + "s", RetransmitBase: retransmitBase,
+		RetransmitTries: retransmitTries, SSH: o.SSH}
+	for _, s := range Sites {
+		is := info.Sites[s]
+		if is == nil {
+			return nil, fmt.Errorf("lab %s has no site %s", info.Dir, s)
+		}
+		cc := ConnConfig(info, s)
+		st := site{Name: s, Role: is.DB.Role, VICI: is.Gateway.VICI, Socket: is.DB.Socket, Connection: ConnName,
+			StartAction: cc.Children[0].StartAction, Keyingtries: cc.Keyingtries}
+		if st.StartAction == "" {
+			st.StartAction = "none"
+		}
+		for _, h := range []struct {
+			dst  *host
+			name string
+			ns   string
+		}{{&st.GW, s + "-gw", is.Gateway.Host}, {&st.DB, s + "-db", is.DB.Host}} {
+			if o.Via == ViaSSH {
+				pc := o.SSH.ProxyCommand[h.name]
+				if pc == "" {
+					return nil, fmt.Errorf("lab target via ssh: no proxy command for %s", h.name)
+				}
+				*h.dst = host{Via: "ssh://" + o.SSH.User + "@" + h.name, ProxyCommand: pc}
+			} else if info.Backend == "docker" {
+				*h.dst = host{Via: "docker://" + h.ns}
+			} else {
+				*h.dst = host{Via: "netns://" + h.ns}
+			}
+		}
+		data.Sites = append(data.Sites, st)
+	}
+	var b bytes.Buffer
+	if err := targetFileTmpl.Execute(&b, data); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+var targetFileTmpl = template.Must(template.New("target").Parse(`# drdrill target file for the embedded lab {{.ID}} at {{.Dir}} (via {{.Via}}).
+# Made by drdrill lab target; valid while that lab is up.
+schema: drdrill.target/v1
+name: lab-{{.ID}}
+safety:
+  allow_destructive: true   # a throwaway lab; drdrill run still needs --yes
+  max_fault: 2m
+objectives: {rpo: 5s, rto: 60s}
+workload: {database: testdb, table: ping}
+{{- if .SSH}}
+ssh:
+  known_hosts: {{.SSH.KnownHosts}}
+  identity_file: {{.SSH.IdentityFile}}
+{{- end}}
+sites:
+{{- range .Sites}}
+  {{.Name}}:
+    role: {{.Role}}
+    gateway:
+      via: {{.GW.Via}}
+{{- if .GW.ProxyCommand}}
+      proxy_command: {{printf "%q" .GW.ProxyCommand}}
+{{- end}}
+      vici: unix://{{.VICI}}
+      connection: {{.Connection}}
+      exec: direct
+      retransmit: {timeout: {{$.RetransmitTimeout}}, base: {{$.RetransmitBase}}, tries: {{$.RetransmitTries}}}
+      keyingtries: {{.Keyingtries}}
+      start_action: {{.StartAction}}
+      commands:
+        kill: [{{printf "%q" $.Drdrill}}, lab, gateway, kill, --lab, {{printf "%q" $.Dir}}, --site, {{.Name}}]
+        start: [{{printf "%q" $.Drdrill}}, lab, gateway, start, --lab, {{printf "%q" $.Dir}}, --site, {{.Name}}]
+    db:
+      via: {{.DB.Via}}
+{{- if .DB.ProxyCommand}}
+      proxy_command: {{printf "%q" .DB.ProxyCommand}}
+{{- end}}
+      socket: {{.Socket}}
+      user: root
+      exec: direct
+{{- end}}
+`))
