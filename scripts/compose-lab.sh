@@ -7,6 +7,8 @@
 #                                  a row inserted on aws-db shows up on onprem-db
 #   scripts/compose-lab.sh status  containers, SAs and replica threads
 #   scripts/compose-lab.sh render  only write the configs into $LAB_DIR (for a plain `docker-compose up`)
+#   scripts/compose-lab.sh target  print a drdrill target file for the running compose lab
+#                                  (drdrill run vpn-outage --target compose.yaml --yes)
 #   scripts/compose-lab.sh down    remove containers and networks, then $LAB_DIR (idempotent)
 #
 # Env: LAB_DIR (default /tmp/drdrill-compose; absolute: it is mounted at the same path in the containers),
@@ -174,11 +176,54 @@ down() {
   say "down"
 }
 
+# cname SERVICE: the running container's name.
+cname() { docker ps --format '{{.Names}}' --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" --filter "label=com.docker.compose.service=$1"; }
+
+# target: a drdrill.target/v1 file for this lab. Hosts are reached with docker exec
+# (via docker://NAME) and the unix sockets under $LAB_DIR; charon runs with its
+# defaults for retransmission (4 s x 1.8, 5 tries). gateway-crash is not offered:
+# charon is the gateway container's main process.
+target() {
+  local s n role
+  for s in aws-gw aws-db onprem-gw onprem-db; do
+    n=$(cname "$s"); [ -n "$n" ] || die "no running container for $s (scripts/compose-lab.sh up)"
+  done
+  cat <<EOF
+# drdrill target file for the docker-compose lab at $LAB_DIR (project $COMPOSE_PROJECT_NAME).
+schema: drdrill.target/v1
+name: compose-$COMPOSE_PROJECT_NAME
+safety:
+  allow_destructive: true   # a throwaway lab; drdrill run still needs --yes
+  max_fault: 2m
+workload: {database: testdb, table: ping}
+sites:
+EOF
+  for s in aws onprem; do
+    role=replica; [ "$s" = aws ] && role=primary
+    cat <<EOF
+  $s:
+    role: $role
+    gateway:
+      via: docker://$(cname "$s-gw")
+      vici: unix://$LAB_DIR/$s/charon.vici
+      connection: onprem-aws
+      exec: direct
+      retransmit: {timeout: 4s, base: 1.8, tries: 5}
+    db:
+      via: docker://$(cname "$s-db")
+      socket: $LAB_DIR/$s/mysqld.sock
+      user: root
+      exec: direct
+EOF
+  done
+}
+
 case "${1:-}" in
 up) up ;;
+target) target ;;
 render) render_all; say "configs in $LAB_DIR" ;;
 check) check ;;
 status) status ;;
 down) down ;;
-*) echo "usage: $0 up|check|status|render|down" >&2; exit 2 ;;
+*) echo "usage: $0 up|check|status|render|target|down" >&2; exit 2 ;;
 esac
