@@ -143,7 +143,7 @@ func BenchmarkDrills(b *testing.B) {
 
 // The reference shell recipe, measured in the same run for comparison.
 func recipe(b *testing.B) string {
-	p, err := filepath.Abs("../../shared/reference/lab-prototype.sh")
+	p, err := filepath.Abs("../the original shell prototype")
 	if err != nil {
 		b.Skip(err)
 	}

@@ -13,7 +13,7 @@
 #
 # Env: LAB_DIR (default /tmp/drdrill-compose; absolute: it is mounted at the same path in the containers),
 #      COMPOSE_PROJECT_NAME (default drdrill), COMPOSE (default: `docker compose` if present, else docker-compose).
-# Configs have the shapes of ../shared/reference/lab-prototype.sh; the datadirs are initialised by the db
+# Configs have the shapes of the original shell prototype; the datadirs are initialised by the db
 # containers' entrypoint (no MariaDB needed on the host). Every command runs inside the containers; the host
 # only sees the unix sockets in $LAB_DIR/<site>/. No lab address is dialled from the host.
 set -euo pipefail

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes (DESIGN.md).
+// Exit codes (docs/design.md).
 const (
 	exitPass      = 0
 	exitFail      = 1

@@ -28,7 +28,7 @@ func IDFor(absDir string) string {
 // HostName is a lab host's namespace or container name.
 func HostName(id, host string) string { return id + "-" + host }
 
-// plan is the DESIGN.md address plan.
+// plan is the docs/design.md address plan.
 type sitePlan struct {
 	subnet, gwLAN, gwLANCIDR, dbAddr, dbCIDR, wanAddr, ikeID string
 	serverID                                                 int

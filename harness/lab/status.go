@@ -14,7 +14,7 @@ import (
 
 // StatusReport is what `lab status` shows: what an operator looks at in the
 // seed (ipsec statusall, SHOW REPLICA STATUS), per site. Its JSON carries the
-// DESIGN.md contract: sites.SITE.gateway.vici, sites.SITE.db.socket and role.
+// docs/design.md contract: sites.SITE.gateway.vici, sites.SITE.db.socket and role.
 type StatusReport struct {
 	Dir     string                 `json:"dir"`
 	ID      string                 `json:"id"`

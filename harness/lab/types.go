@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Names fixed by the address plan in DESIGN.md.
+// Names fixed by the address plan in docs/design.md.
 const (
 	SiteAWS    = "aws"
 	SiteOnPrem = "onprem"
@@ -71,7 +71,7 @@ type DB struct {
 	PID      int    `json:"pid,omitempty"`
 }
 
-// Timings are the replication timings the lab configures (DESIGN.md); every
+// Timings are the replication timings the lab configures (docs/design.md); every
 // report states them.
 type Timings struct {
 	HeartbeatPeriodS int `json:"master_heartbeat_period_s"`
@@ -80,7 +80,7 @@ type Timings struct {
 	DPDDelayS        int `json:"dpd_delay_s"`
 }
 
-// DefaultTimings are DESIGN.md's lab timings.
+// DefaultTimings are docs/design.md's lab timings.
 var DefaultTimings = Timings{HeartbeatPeriodS: 1, ConnectRetryS: 1, NetTimeoutS: 3, DPDDelayS: 2}
 
 // Resources are what a backend created, recorded as it goes so that Down

@@ -1,5 +1,5 @@
 // Package report writes a drill's outcome: report.json (the stable
-// drdrill.report/v1 contract of DESIGN.md), junit.xml for CI, summary.md for
+// drdrill.report/v1 contract of docs/design.md), junit.xml for CI, summary.md for
 // people, and a compact console summary.
 //
 // Secrets (passwords, PSKs) are scrubbed from every string of the report

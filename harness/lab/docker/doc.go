@@ -2,7 +2,7 @@
 // aws-db, onprem-gw, onprem-db) as containers of the locally built images
 // drdrill/gateway:local and drdrill/db:local (testcontainers-go; it never
 // pulls), on three internal Docker networks (the WAN and one LAN per site)
-// with DESIGN.md's address plan. Like the netns backend it only makes the
+// with docs/design.md's address plan. Like the netns backend it only makes the
 // hosts and starts charon and MariaDB with the configs rendered into the lab
 // dir; loading the VPN, replication and the schema are shared code in package
 // lab.

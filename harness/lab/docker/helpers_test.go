@@ -36,7 +36,7 @@ func (r *testRecorder) Record(fn func(*lab.Info)) error {
 	return nil
 }
 
-// testInfo is a lab description with DESIGN.md's plan under dir.
+// testInfo is a lab description with docs/design.md's plan under dir.
 func testInfo(id, dir string) *lab.Info {
 	info := &lab.Info{Schema: lab.InfoSchema, ID: id, Backend: "docker", Dir: dir, Phase: lab.PhaseCreating, Sites: map[string]*lab.Site{}}
 	for _, s := range sites {

@@ -29,7 +29,7 @@ const (
 	hostfwCmd  = "/usr/local/sbin/drdrill-hostfw"
 )
 
-// defaults is DESIGN.md's address plan, used where info leaves a field empty.
+// defaults is docs/design.md's address plan, used where info leaves a field empty.
 var defaults = map[string]struct {
 	subnet, wan, lan, db, remote string
 }{
@@ -59,7 +59,7 @@ type plan struct {
 	sites   map[string]*sitePlan
 }
 
-// makePlan validates info and fills DESIGN.md's defaults for empty fields.
+// makePlan validates info and fills docs/design.md's defaults for empty fields.
 func makePlan(info *lab.Info) (*plan, error) {
 	if info == nil {
 		return nil, errors.New("docker lab: no lab info")

@@ -27,7 +27,7 @@ func TestDockerPlan(t *testing.T) {
 		t.Errorf("hosts = %+v", hosts)
 	}
 
-	// Empty fields take DESIGN.md's plan; a socket outside the site dir is mounted too.
+	// Empty fields take docs/design.md's plan; a socket outside the site dir is mounted too.
 	bare := &lab.Info{ID: "lab2", Dir: dir, Sites: map[string]*lab.Site{lab.SiteAWS: {Gateway: lab.Gateway{VICI: "/run/drdrill-x/charon.vici"}}}}
 	p, err = makePlan(bare)
 	if err != nil {
