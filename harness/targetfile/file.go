@@ -161,7 +161,7 @@ func (f *File) Safety() Safety { return f.safety }
 
 // Warnings are what the file allows but an operator should know (VICI over
 // TCP has no authentication, a database over TCP without TLS).
-func (f *File) Warnings() []string { return append([]string(nil), f.warnings...) }
+func (f *File) Warnings() []string { return append([]string{}, f.warnings...) }
 
 // Secrets are the passwords read from the environment (empty ones left
 // out): strings no output may carry.

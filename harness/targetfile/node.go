@@ -85,7 +85,9 @@ func hint(key string, allowed []string) string {
 	if key == "password" || key == "passwd" || key == "psk" || key == "secret" {
 		return " (secrets come from the environment: password_env)"
 	}
-	best, bestD := "", 3
+	// A suggestion only for a near miss: at most 2 edits, and fewer than
+	// half the key's length (so that "x" does not suggest "db").
+	best, bestD := "", min(3, len(key)/2+1)
 	for _, a := range allowed {
 		if d := distance(strings.ToLower(key), a); d < bestD {
 			best, bestD = a, d

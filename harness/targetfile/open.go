@@ -350,7 +350,7 @@ func (t *execTarget) Exec(ctx context.Context, h target.Host, argv ...string) ([
 		return nil, fmt.Errorf("exec on %s: %w", h, err)
 	}
 	if s.Gateway.Exec == ExecNone {
-		return nil, fmt.Errorf("exec on %s (%s): not allowed: sites.%s.gateway.exec is not set in %s", h, viaName(s.Gateway.Via), s.Name, t.file.Path)
+		return nil, fmt.Errorf("exec on %s (%s): not allowed: sites.%s.gateway.exec is not set (%s)", h, viaName(s.Gateway.Via), s.Name, t.file.Pos("sites."+s.Name+".gateway"))
 	}
 	return host.Exec(ctx, argv, s.Gateway.Exec == ExecSudo)
 }

@@ -109,7 +109,7 @@ func TestExecOnlyWhereAllowed(t *testing.T) {
 		t.Errorf("aws ran %q, want sudo nft list tables", aws.calls)
 	}
 	_, err := ex.Exec(ctx, target.Host{Site: "onprem", Kind: target.GatewayHost}, "nft", "list", "tables")
-	if err == nil || !strings.Contains(err.Error(), "onprem-gw") || !strings.Contains(err.Error(), "sites.onprem.gateway.exec is not set") {
+	if err == nil || !strings.Contains(err.Error(), "onprem-gw") || !strings.Contains(err.Error(), "sites.onprem.gateway.exec is not set (caps.yaml:10)") {
 		t.Errorf("exec on a host without exec: %v", err)
 	}
 	if _, err := ex.Exec(ctx, target.Host{Site: "aws", Kind: target.DBHost}, "true"); err == nil || !strings.Contains(err.Error(), "aws-db") {

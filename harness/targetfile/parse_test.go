@@ -123,6 +123,7 @@ func (fx *fixture) parse(t *testing.T, repl ...string) (*File, error) {
 func TestRefusals(t *testing.T) {
 	fx := newFixture(t)
 	long := "/" + strings.Repeat("s", 119) // 120 bytes
+	t.Setenv("SSH_AUTH_SOCK", "")
 	cases := []struct {
 		name string
 		repl []string // old, new, ...
@@ -212,6 +213,10 @@ func TestRefusals(t *testing.T) {
 			`39: sites.onprem.gateway.commands.kill: empty list`},
 		{"ssh without known_hosts", []string{"  known_hosts: " + fx.known + "\n", ""},
 			`15: sites.aws.gateway.via: ssh:// needs ssh.known_hosts: unknown or changed host keys are refused`},
+		{"ssh without a key", []string{"  identity_file: " + fx.ident + "\n", ""},
+			`15: sites.aws.gateway.via: ssh:// needs ssh.identity_file or an ssh agent ($SSH_AUTH_SOCK is not set)`},
+		{"typo with no near key", []string{"    role: primary", "    x: primary"},
+			`14: sites.aws: unknown key "x" (want one of role, gateway, db)`},
 		{"known_hosts missing", []string{"known_hosts: " + fx.known, "known_hosts: nope"},
 			`9: ssh.known_hosts: ` + filepath.Join(fx.dir, "nope") + `: no such file or directory`},
 		{"ssh on a local endpoint", []string{"      child: child-1\n", "      child: child-1\n      ssh: {user: x}\n"},
