@@ -21,7 +21,7 @@ import (
 )
 
 // upLab brings a netns lab up for the test, Down registered first.
-func upLab(t *testing.T) *lab.Info {
+func upLab(t testing.TB) *lab.Info {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("lab test: skipped with -short")
@@ -44,7 +44,7 @@ func upLab(t *testing.T) *lab.Info {
 
 // labFile writes a target file for the lab's unix sockets; gw is added to
 // both gateways' fields.
-func labFile(t *testing.T, info *lab.Info, gw string) string {
+func labFile(t testing.TB, info *lab.Info, gw string) string {
 	t.Helper()
 	t.Setenv("DRDRILL_TEST_LAB_PW", "") // the lab's root has no password over the socket
 	var b strings.Builder
@@ -260,5 +260,28 @@ func TestCommandsOnTheLab(t *testing.T) {
 	}
 	if err := r.RestartGateway(ctx, "onprem"); err != nil {
 		t.Fatalf("after loading the connection again: %v", err)
+	}
+}
+
+// BenchmarkOpen is what a command pays to reach a target file's four
+// daemons on the lab (load, VICI version and list-conns on each gateway,
+// flavor detection on each database) and close them again.
+func BenchmarkOpen(b *testing.B) {
+	info := upLab(b)
+	path := labFile(b, info, "")
+	ctx := context.Background()
+	for b.Loop() {
+		f, err := targetfile.Load(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tg, err := targetfile.Open(ctx, f, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tg.IKETimings(ctx); err != nil {
+			b.Fatal(err)
+		}
+		tg.Close()
 	}
 }

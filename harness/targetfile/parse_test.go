@@ -85,7 +85,7 @@ type fixture struct {
 	file                        string // dir/t.yaml
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	t.Setenv("TF_TEST_AWS_PW", awsPW)
 	t.Setenv("TF_TEST_ONPREM_PW", onpremPW)
@@ -103,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // text is base with the fixture's paths and the replacements old→new.
-func (fx *fixture) text(t *testing.T, repl ...string) string {
+func (fx *fixture) text(t testing.TB, repl ...string) string {
 	t.Helper()
 	s := strings.NewReplacer("KNOWN", fx.known, "IDENT", fx.ident, "CA,", fx.ca+",", "CERT", fx.cert, "KEY,", fx.key+",").Replace(base)
 	for i := 0; i+1 < len(repl); i += 2 {
@@ -421,7 +421,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 }
 
 // writeCerts writes a CA and a client certificate signed by it.
-func writeCerts(t *testing.T, dir string) (ca, cert, key string) {
+func writeCerts(t testing.TB, dir string) (ca, cert, key string) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"}, NotBefore: time.Now().Add(-time.Hour),
@@ -452,4 +452,14 @@ func writeCerts(t *testing.T, dir string) (ca, cert, key string) {
 		}
 	}
 	return ca, cert, key
+}
+
+func BenchmarkParse(b *testing.B) {
+	fx := newFixture(b)
+	text := []byte(fx.text(b))
+	for b.Loop() {
+		if _, err := Parse(text, fx.file); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
