@@ -140,7 +140,8 @@ type secret struct{ v string }
 func (*secret) String() string   { return "[redacted]" }
 func (*secret) GoString() string { return "[redacted]" }
 
-// Network and address of the VICI endpoint ("unix", "/var/run/charon.vici").
+// Endpoint is the VICI endpoint's network and address ("unix",
+// "/var/run/charon.vici") as the gateway's host sees it.
 func (g Gateway) Endpoint() (network, addr string) {
 	if p, ok := strings.CutPrefix(g.VICI, "unix://"); ok {
 		return "unix", p
@@ -234,12 +235,15 @@ func (f *File) String() string {
 // GoString is String (so that %#v cannot print a secret either).
 func (f *File) GoString() string { return f.String() }
 
+// String names the site and its endpoints; never the password.
 func (s *Site) String() string {
 	return fmt.Sprintf("%s[%s gateway %s, db %s]", s.Name, s.Role, s.Gateway.String(), s.DB.String())
 }
 
+// String is where the gateway is and its connection.
 func (g Gateway) String() string { return where(g.Via, g.VICI) + " " + g.Connection }
 
+// String is user@where; never the password.
 func (d DB) String() string {
 	_, addr := d.Endpoint()
 	return d.User + "@" + where(d.Via, addr)

@@ -204,6 +204,7 @@ func (t *Target) Sites() []*target.Site { return t.sites }
 // Secrets are the database passwords.
 func (t *Target) Secrets() []string { return t.file.Secrets() }
 
+// String names the target and its file (GoString too: never a secret).
 func (t *Target) String() string   { return fmt.Sprintf("target %s (%s)", t.file.Name, t.file.Path) }
 func (t *Target) GoString() string { return t.String() }
 
