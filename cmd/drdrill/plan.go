@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"path/filepath"
 
 	"github.com/drdrill/drdrill/harness"
-	"github.com/drdrill/drdrill/harness/lab"
-	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/scenarios"
 	"github.com/spf13/cobra"
 )
@@ -23,7 +18,8 @@ host, and the windows and total duration derived from the live timings
 and retransmission). It changes nothing: it reads variables and status over
 SQL and VICI list-conns/list-sas only.
 
-With --target lab the lab must be up (drdrill lab up).
+With --target lab the lab must be up (drdrill lab up). A target file is
+reached as a drill would reach it; neither opt-in is needed.
 
 Exit codes: 0 the plan was printed; 2 it could not be made (bad input,
 unreachable target).`,
@@ -35,7 +31,11 @@ unreachable target).`,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			t, closeT, err := openExistingTarget(c.Context(), targetFlag, dir)
+			spec, err := loadTarget(targetFlag, dir)
+			if err != nil {
+				return err
+			}
+			t, closeT, err := spec.openExisting(c.Context())
 			if err != nil {
 				return err
 			}
@@ -48,7 +48,7 @@ unreachable target).`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&targetFlag, "target", "lab", "what to plan against: `lab`, the embedded lab")
+	c.Flags().StringVar(&targetFlag, "target", "lab", "what to plan against: `lab` (the embedded lab, up) or a target FILE")
 	c.Flags().StringVar(&dir, "lab", defaultLabDir(), labDirUsage)
 	c.MarkFlagDirname("lab")
 	return c
@@ -62,22 +62,4 @@ func exactlyOneScenario(cmd string) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// openExistingTarget opens what --target names without bringing anything
-// up: the lab that is up at dir. The returned func closes it.
-func openExistingTarget(ctx context.Context, targetFlag, dir string) (target.Target, func(), error) {
-	if targetFlag != "lab" {
-		return nil, nil, usageErrorf("--target %s: target files are not supported yet; use --target lab", targetFlag)
-	}
-	abs, _ := filepath.Abs(dir)
-	info, err := lab.Load(abs)
-	if err != nil || info.Phase != lab.PhaseUp {
-		return nil, nil, usageErrorf("no lab is up at %s (drdrill lab up --lab %s)", abs, abs)
-	}
-	t, err := lab.Open(ctx, info, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open the lab at %s: %w", abs, err)
-	}
-	return t, func() { t.Close() }, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/report"
+	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/scenarios"
 	"github.com/spf13/cobra"
 )
@@ -38,6 +40,8 @@ func listScenarios(stdout io.Writer) error {
 
 // runOptions are the flags of drdrill run.
 type runOptions struct {
+	yes       bool
+	state     string
 	target    string
 	dir       string
 	reportDir string
@@ -86,15 +90,17 @@ Exit codes:
 			return out, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			sc, b, err := o.check(args[0])
+			sc, b, spec, err := o.check(args[0])
 			if err != nil {
 				return err
 			}
-			return o.run(c.Context(), sc, b, c.OutOrStdout(), stderr)
+			return o.run(c.Context(), sc, b, spec, c.OutOrStdout(), stderr)
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.target, "target", "lab", "what to drill: `lab`, the embedded lab (target files are not supported yet)")
+	f.StringVar(&o.target, "target", "lab", "what to drill: `lab` (the embedded lab) or a target FILE (drdrill.target/v1)")
+	f.BoolVar(&o.yes, "yes", false, "confirm a drill on a target file (which must also say safety.allow_destructive: true)")
+	f.StringVar(&o.state, "state", "", "the `DIR` of the fault journal (default: the lab dir, or $XDG_STATE_HOME/drdrill/NAME for a target file)")
 	f.StringVar(&o.dir, "lab", defaultLabDir(), labDirUsage)
 	f.StringVar(&o.reportDir, "report", "", "the `DIR` to write the report in (default reports/SCENARIO)")
 	f.BoolVar(&o.keep, "keep-lab", false, "leave the lab this run brings up running afterwards")
@@ -109,28 +115,29 @@ Exit codes:
 // check validates everything a run needs before any lab comes up, so that
 // bad input fails in milliseconds and changes nothing (bar creating the
 // report directory).
-func (o *runOptions) check(name string) (harness.Scenario, lab.Backend, error) {
+func (o *runOptions) check(name string) (harness.Scenario, lab.Backend, *targetSpec, error) {
 	sc, err := scenarios.Lookup(name)
 	if err != nil {
-		return sc, nil, usageErrorf("%v", err)
+		return sc, nil, nil, usageErrorf("%v", err)
 	}
-	if o.target != "lab" {
-		if _, err := os.Stat(o.target); err != nil {
-			return sc, nil, usageErrorf("--target %s: no such target file (use --target lab for the embedded lab)", o.target)
-		}
-		return sc, nil, usageErrorf("--target %s: target files are not supported yet; use --target lab", o.target)
+	spec, err := loadTarget(o.target, o.dir)
+	if err != nil {
+		return sc, nil, nil, err
+	}
+	if err := spec.checkDestructive(o.yes); err != nil {
+		return sc, nil, nil, err
 	}
 	b, err := backendByName(o.backend)
 	if err != nil {
-		return sc, nil, err
+		return sc, nil, nil, err
 	}
 	if o.reportDir == "" {
 		o.reportDir = filepath.Join("reports", sc.Name)
 	}
 	if err := checkReportDir(o.reportDir); err != nil {
-		return sc, nil, err
+		return sc, nil, nil, err
 	}
-	return sc, b, nil
+	return sc, b, spec, nil
 }
 
 // checkReportDir creates dir and a file in it (removed again): a report that
@@ -152,9 +159,21 @@ func checkReportDir(dir string) error {
 
 // run runs the drill, on the lab up at o.dir or on one it brings up (and
 // takes down afterwards unless --keep-lab), and writes the report.
-func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend, stdout, stderr io.Writer) error {
+func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend, spec *targetSpec, stdout, stderr io.Writer) error {
 	log := newLogger(stderr)
-	absDir, _ := filepath.Abs(o.dir)
+	if !spec.isLab() {
+		t, closeT, err := spec.openFile(ctx)
+		if err != nil {
+			return err
+		}
+		defer closeT()
+		for _, w := range spec.file.Warnings() {
+			fmt.Fprintln(stderr, "drdrill: warning: "+w)
+		}
+		fmt.Fprintf(stdout, "drilling %s\n", spec.name())
+		return o.finish(ctx, sc, t, spec.file.Safety().MaxFault, log, stdout)
+	}
+	absDir := spec.labDir
 	info, err := lab.Load(absDir)
 	if err == nil && info.Phase == lab.PhaseUp {
 		fmt.Fprintf(stdout, "using the lab already up at %s\n", absDir)
@@ -178,7 +197,18 @@ func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend
 		}
 	}
 
-	r, secrets, err := runDrill(ctx, sc, info, b, log)
+	t, err := lab.Open(ctx, info, b)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return o.finish(ctx, sc, t, 0, log, stdout)
+}
+
+// finish runs the drill on t, writes the report and turns the verdict into
+// the exit code.
+func (o *runOptions) finish(ctx context.Context, sc harness.Scenario, t target.Target, maxFault time.Duration, log *slog.Logger, stdout io.Writer) error {
+	r, secrets, err := runDrill(ctx, sc, t, maxFault, log)
 	if err != nil {
 		return err
 	}

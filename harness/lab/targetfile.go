@@ -136,6 +136,5 @@ sites:
 {{- end}}
       socket: {{.Socket}}
       user: root
-      exec: direct
 {{- end}}
 `))

@@ -559,20 +559,28 @@ func (p *parser) db(so *obj) (DB, error) {
 	if strings.ContainsAny(d.User, "\x00\n\r") || len(d.User) > 80 {
 		return d, o.errorf("user", "not a MySQL user name")
 	}
-	if d.PasswordEnv, err = o.required("password_env"); err != nil {
+	// A socket may authenticate by the peer's uid (unix_socket): no
+	// password, no variable. A network address needs one.
+	if !o.has("password_env") && d.Socket != "" {
+		d.password = &secret{""}
+	} else if d.PasswordEnv, err = o.required("password_env"); err != nil {
 		if ie, ok := err.(*InputError); ok {
-			ie.Msg = "required: the environment variable holding the password (set it to \"\" for none)"
+			ie.Msg = "required for an address: the environment variable holding the password (set it to \"\" for none)"
 		}
 		return d, err
 	}
-	if !envRE.MatchString(d.PasswordEnv) {
+	if d.PasswordEnv == "" {
+		// socket without a password (above)
+	} else if !envRE.MatchString(d.PasswordEnv) {
 		return d, o.errorf("password_env", "%q is not an environment variable name (the file names the variable; the password stays in the environment)", d.PasswordEnv)
 	}
-	pw, ok := os.LookupEnv(d.PasswordEnv)
-	if !ok {
-		return d, o.errorf("password_env", "%s is not set", d.PasswordEnv)
+	if d.PasswordEnv != "" {
+		pw, ok := os.LookupEnv(d.PasswordEnv)
+		if !ok {
+			return d, o.errorf("password_env", "%s is not set", d.PasswordEnv)
+		}
+		d.password = &secret{pw}
 	}
-	d.password = &secret{pw}
 	if t, err := o.sub("tls", []string{"ca", "cert", "key", "server_name"}); err != nil {
 		return d, err
 	} else if t != nil {
@@ -641,6 +649,16 @@ func (p *parser) via(o *obj) (string, SSH, error) {
 		}
 		return "", SSH{}, err
 	}
+	if kind, name, ok := LocalVia(v); ok {
+		// A namespace or a container on this machine: no ssh settings.
+		if o.has("ssh") {
+			return "", SSH{}, o.errorf("ssh", "only for a host reached with via: ssh://")
+		}
+		if !localNameRE.MatchString(name) {
+			return "", SSH{}, o.errorf("via", "%q: %q is not a %s name", v, name, kind)
+		}
+		return v, SSH{}, nil
+	}
 	if strings.HasPrefix(v, "ssh://") {
 		if u, _, found := strings.Cut(strings.TrimPrefix(v, "ssh://"), "@"); found && strings.Contains(u, ":") {
 			// Never echo it: the part after the colon is a password.
@@ -703,13 +721,28 @@ func (v Via) Addr() string { return joinHostPort(v.Host, v.Port) }
 
 // ParseVia parses ssh://[user@]host[:port] ("" is this machine: a zero Via
 // and no error).
+// LocalVia splits a via that names a place on this machine: netns://NAME
+// (a network namespace: commands through ip netns exec) or docker://NAME
+// (a container: docker exec). Unix sockets there are reached through the
+// filesystem (the container's bind mount at the same path).
+func LocalVia(s string) (kind, name string, ok bool) {
+	for _, k := range []string{"netns", "docker"} {
+		if n, found := strings.CutPrefix(s, k+"://"); found {
+			return k, n, true
+		}
+	}
+	return "", "", false
+}
+
+var localNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
 func ParseVia(s string) (Via, error) {
 	if s == "" {
 		return Via{}, nil
 	}
 	rest, ok := strings.CutPrefix(s, "ssh://")
 	if !ok {
-		return Via{}, fmt.Errorf("%q: want ssh://[user@]host[:port] (or leave via out for this machine)", s)
+		return Via{}, fmt.Errorf("%q: want ssh://[user@]host[:port], netns://NAME or docker://NAME (or leave via out for this machine)", s)
 	}
 	v := Via{Port: 22}
 	if u, h, found := strings.Cut(rest, "@"); found {

@@ -151,8 +151,8 @@ func TestRefusals(t *testing.T) {
 			`33: sites.onprem.gateway.connection: required`},
 		{"db user missing", []string{"      user: drdrill\n      password_env: TF_TEST_AWS_PW", "      password_env: TF_TEST_AWS_PW"},
 			`26: sites.aws.db.user: required`},
-		{"password_env missing", []string{"      password_env: TF_TEST_AWS_PW\n", ""},
-			`26: sites.aws.db.password_env: required: the environment variable holding the password (set it to "" for none)`},
+		{"password_env missing for an address", []string{"      password_env: TF_TEST_ONPREM_PW\n", ""},
+			`41: sites.onprem.db.password_env: required for an address: the environment variable holding the password (set it to "" for none)`},
 		{"bad duration", []string{"max_fault: 2m", `max_fault: 5 minutes`},
 			`5: safety.max_fault: "5 minutes" is not a duration (e.g. 90s, 5m, 0.5s)`},
 		{"bare number duration", []string{"timeout: 0.5s", "timeout: 0.5"},
@@ -180,7 +180,7 @@ func TestRefusals(t *testing.T) {
 		{"address port", []string{"example.com:3306", "example.com:70000"},
 			`42: sites.onprem.db.address: "db-onprem.example.com:70000": port "70000": want 1-65535`},
 		{"bad via scheme", []string{"via: ssh://drdrill@vpn-aws", "via: http://drdrill@vpn-aws"},
-			`16: sites.aws.gateway.via: "http://drdrill@vpn-aws.example.com": want ssh://[user@]host[:port] (or leave via out for this machine)`},
+			`16: sites.aws.gateway.via: "http://drdrill@vpn-aws.example.com": want ssh://[user@]host[:port], netns://NAME or docker://NAME (or leave via out for this machine)`},
 		{"via with a path", []string{"vpn-aws.example.com\n", "vpn-aws.example.com/x\n"},
 			`16: sites.aws.gateway.via: "ssh://drdrill@vpn-aws.example.com/x": want ssh://[user@]host[:port] and nothing after it`},
 		{"via with a password", []string{"ssh://drdrill@vpn-aws", "ssh://drdrill:hunter2@vpn-aws"},
@@ -461,5 +461,45 @@ func BenchmarkParse(b *testing.B) {
 		if _, err := Parse(text, fx.file); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A socket may authenticate by the peer's uid: password_env may be left
+// out there (the lab's MariaDB root); the password is then empty.
+func TestSocketWithoutPasswordEnv(t *testing.T) {
+	f, err := Parse([]byte(`schema: drdrill.target/v1
+name: lab-x
+sites:
+  aws:
+    role: primary
+    gateway: {via: netns://drdx-aws-gw, vici: unix:///tmp/l/aws/charon.vici, connection: onprem-aws, exec: direct}
+    db: {via: netns://drdx-aws-db, socket: /tmp/l/aws/mysqld.sock, user: root}
+  onprem:
+    role: replica
+    gateway: {via: docker://drdrill-onprem-gw, vici: unix:///tmp/l/onprem/charon.vici, connection: onprem-aws}
+    db: {socket: /tmp/l/onprem/mysqld.sock, user: root}
+`), "lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Secrets(); len(s) != 0 {
+		t.Fatalf("no secrets expected: %q", s)
+	}
+	if v := f.Site("aws").Gateway.Via; v != "netns://drdx-aws-gw" {
+		t.Fatalf("via %q", v)
+	}
+	if _, err := Parse([]byte(strings.Replace(`schema: drdrill.target/v1
+name: lab-x
+sites:
+  aws:
+    role: primary
+    gateway: {via: "netns://bad name", vici: unix:///a.vici, connection: c}
+    db: {socket: /a.sock, user: root}
+  onprem:
+    role: replica
+    gateway: {vici: unix:///b.vici, connection: c}
+    db: {socket: /b.sock, user: root}
+`, "", "", 1)), "bad.yaml"); err == nil || !strings.Contains(err.Error(), `"bad name" is not a netns name`) {
+		t.Fatalf("a bad namespace name: %v", err)
 	}
 }
