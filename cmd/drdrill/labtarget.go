@@ -56,9 +56,14 @@ func labTargetFile(_ context.Context, dir, via string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the drdrill binary: %w", err)
+	// The gateway commands run this binary ($DRDRILL_BIN overrides it, for
+	// a test binary that is not drdrill).
+	self := os.Getenv("DRDRILL_BIN")
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find the drdrill binary: %w", err)
+		}
 	}
 	o := lab.TargetFileOptions{Via: via, Drdrill: self}
 	if via == lab.ViaSSH {

@@ -1,7 +1,6 @@
 package main
 
 import (
-
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/scenarios"
 	"github.com/spf13/cobra"

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/drdrill/drdrill/harness/lab"
+	"github.com/drdrill/drdrill/harness/target"
+	"github.com/drdrill/drdrill/harness/tunnel"
+	"github.com/drdrill/drdrill/scenarios"
+)
+
+// buildDrdrill builds this command into a temp dir: a lab target file's
+// gateway commands run it.
+func buildDrdrill(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "drdrill")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// labState is what a refused drill must leave unchanged: the SAs by SPI
+// and both servers' GTID positions.
+func labState(t *testing.T, dir string) string {
+	t.Helper()
+	info, err := lab.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := lab.Open(context.Background(), info, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	ctx := context.Background()
+	states, err := tunnel.Snapshot(ctx, target.Primary(tg).Side(), target.Replica(tg).Side())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, st := range states {
+		for _, ike := range st.IKESAs {
+			b.WriteString(ike.Describe() + "\n")
+		}
+	}
+	p, _ := target.Primary(tg).DB.PrimaryPosition(ctx)
+	r, _ := target.Replica(tg).DB.AppliedPosition(ctx)
+	return b.String() + "primary " + p + " replica " + r
+}
+
+// Every drill passes through a target file on the lab (its namespaces as
+// the file's hosts), and a drill without both opt-ins is refused with
+// nothing changed.
+func TestEveryDrillThroughATargetFile(t *testing.T) {
+	requireLab(t)
+	t.Setenv("DRDRILL_BIN", buildDrdrill(t))
+	dir := filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() { lab.Down(context.Background(), dir, backends()) })
+	if _, err := lab.Up(context.Background(), lab.Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	code, file, stderr := runCLI("lab", "target", "--lab", dir)
+	if code != exitPass {
+		t.Fatalf("lab target: exit %d: %s", code, stderr)
+	}
+	tf := filepath.Join(t.TempDir(), "lab.yaml")
+	os.WriteFile(tf, []byte(file), 0o600)
+	denied := filepath.Join(t.TempDir(), "denied.yaml")
+	os.WriteFile(denied, []byte(strings.Replace(file, "allow_destructive: true", "allow_destructive: false", 1)), 0o600)
+
+	before := labState(t, dir)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--target", tf}, "it needs --yes on the command line"},
+		{[]string{"--target", denied, "--yes"}, "it needs safety.allow_destructive: true in " + denied},
+		{[]string{"--target", denied}, "allow_destructive: true in " + denied + " and --yes"},
+	} {
+		code, out, stderr := runCLI(append([]string{"run", "vpn-outage", "--report", t.TempDir()}, tc.args...)...)
+		if code != exitCannotRun || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 || out != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 saying %q", tc.args, code, stderr, out, tc.want)
+		}
+	}
+	if after := labState(t, dir); after != before {
+		t.Fatalf("a refused drill changed the lab:\n%s\n%s", before, after)
+	}
+
+	for _, sc := range scenarios.All() {
+		code, out, stderr := runCLI("run", sc.Name, "--target", tf, "--yes", "--report", t.TempDir())
+		if code != exitPass {
+			t.Errorf("%s through the target file: exit %d\n%s\n%s", sc.Name, code, out, stderr)
+		}
+	}
+	// plan reaches it too, with neither opt-in.
+	if code, out, stderr := runCLI("plan", "wan-blackhole", "--target", denied); code != exitPass || !strings.Contains(out, "changes nothing") {
+		t.Errorf("plan on a target file: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
