@@ -33,7 +33,7 @@ test: deps
 	$(GO) test -count=1 -timeout 30m ./...
 	@if docker info >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory images && \
-	  DRDRILL_BACKEND=docker $(GO) test -count=1 -timeout 10m -run '^TestVPNOutage$$' -v ./scenarios | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'; \
+	  DRDRILL_BACKEND=docker $(GO) test -count=1 -timeout 10m -run '^TestVPNOutage(TargetFile)?$$' -v ./scenarios | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'; \
 	  exit $${PIPESTATUS[0]}; \
 	else echo "no Docker engine: the docker backend's drill is skipped"; fi
 

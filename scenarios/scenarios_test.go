@@ -15,6 +15,8 @@ import (
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/target"
+	"github.com/drdrill/drdrill/harness/targetfile"
+	"github.com/drdrill/drdrill/harness/transport"
 	"github.com/drdrill/drdrill/harness/tunnel"
 	"github.com/drdrill/drdrill/harness/workload"
 )
@@ -321,5 +323,42 @@ func TestPlanChangesNothing(t *testing.T) {
 	}
 	if after := snapshot(); after != before {
 		t.Fatalf("plan changed something:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
+// The seed drill through the lab's own target file, on whichever backend
+// DRDRILL_BACKEND names (make test runs it on docker too): hosts reached
+// with ip netns exec or docker exec, sockets through the filesystem.
+func TestVPNOutageTargetFile(t *testing.T) {
+	env := newEnv(t)
+	b, err := lab.TargetFile(env.Lab, lab.TargetFileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := targetfile.Parse(b, "lab.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	tg, err := targetfile.Open(context.Background(), f, func(_ context.Context, via, _ string) (transport.Host, error) {
+		if kind, name, ok := targetfile.LocalVia(via); ok {
+			if kind == "docker" {
+				return transport.NewDocker(name)
+			}
+			return transport.NewNetns(name)
+		}
+		return transport.Local{}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	e, err := harness.NewEnv(context.Background(), tg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := harness.Run(context.Background(), VPNOutage(VPNOutageOptions{}), tg, e)
+	writeReport(t, &testEnv{Env: e}, r)
+	if r.Verdict != report.VerdictPass || r.Target != f.Name {
+		t.Fatalf("verdict %s on %s: %s", r.Verdict, r.Target, r.Diagnosis)
 	}
 }

@@ -54,12 +54,16 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 		GW, DB                                            host
 	}
 	data := struct {
+		Commands                                                 bool
 		ID, Dir, Drdrill, Via, RetransmitTimeout, RetransmitBase string
 		RetransmitTries                                          int
 		SSH                                                      *SSHAccessInfo
 		Sites                                                    []site
 	}{ID: info.ID, Dir: info.Dir, Drdrill: o.Drdrill, Via: o.Via, RetransmitTimeout: retransmitTimeout + "s", RetransmitBase: retransmitBase,
-		RetransmitTries: retransmitTries, SSH: o.SSH}
+		RetransmitTries: retransmitTries, SSH: o.SSH,
+		// The gateway commands run drdrill on the gateway's host: in the
+		// netns lab that is this machine; a container has no drdrill.
+		Commands: info.Backend == "netns" && o.Drdrill != ""}
 	for _, s := range Sites {
 		is := info.Sites[s]
 		if is == nil {
@@ -126,9 +130,11 @@ sites:
       retransmit: {timeout: {{$.RetransmitTimeout}}, base: {{$.RetransmitBase}}, tries: {{$.RetransmitTries}}}
       keyingtries: {{.Keyingtries}}
       start_action: {{.StartAction}}
+{{- if $.Commands}}
       commands:
         kill: [{{printf "%q" $.Drdrill}}, lab, gateway, kill, --lab, {{printf "%q" $.Dir}}, --site, {{.Name}}]
         start: [{{printf "%q" $.Drdrill}}, lab, gateway, start, --lab, {{printf "%q" $.Dir}}, --site, {{.Name}}]
+{{- end}}
     db:
       via: {{.DB.Via}}
 {{- if .DB.ProxyCommand}}
