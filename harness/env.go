@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness/check"
+	"github.com/drdrill/drdrill/harness/journal"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/target"
@@ -25,6 +26,12 @@ type Env struct {
 	// Timings are the replica's own replication timings, read at the
 	// start (before any fault): drills derive their windows from them.
 	Timings replica.Timings
+	// Journal records each fault before it is injected and when it is
+	// recovered, so that drdrill recover can undo it after a kill -9 (nil:
+	// no journal).
+	Journal *journal.Journal
+	// MaxFault bounds how long any fault is held (0: no bound).
+	MaxFault time.Duration
 
 	mu          sync.Mutex
 	target      string
