@@ -146,7 +146,9 @@ func (f *GatewayCrash) restart(ctx context.Context) error {
 }
 
 // WaitRecovered makes sure the daemon runs with its VPN loaded (replacing
-// one started without it), then that the tunnel is healthy.
+// one started without it), then that the tunnel is healthy: healed by
+// itself within HealWait, else (at once when resumed) in the documented
+// order.
 func (f *GatewayCrash) WaitRecovered(ctx context.Context) error {
 	f.mu.Lock()
 	injected, reloaded := f.injected, f.reloaded
@@ -165,6 +167,11 @@ func (f *GatewayCrash) WaitRecovered(ctx context.Context) error {
 			heal = it.HealWindow()
 		}
 	}
+	f.mu.Lock()
+	if f.resumed {
+		heal = 0 // recover restores; nobody is watching it heal
+	}
+	f.mu.Unlock()
 	return ensureTunnel(ctx, f.TL, f.Name(), f.First, f.Second, heal, f.IKETimeout)
 }
 

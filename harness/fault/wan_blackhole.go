@@ -89,6 +89,7 @@ type WANBlackhole struct {
 	planned  []BlackholeEnd // what Plan resolved, for Inject
 	resolved []BlackholeEnd // what Inject acted on
 	lifted   bool           // Lift succeeded since the last Inject
+	resumed  bool           // injected by another process (Resume)
 }
 
 func (f *WANBlackhole) Name() string { return "wan-blackhole" }
@@ -274,7 +275,7 @@ func (f *WANBlackhole) Resume(data json.RawMessage) error {
 		}
 	}
 	f.mu.Lock()
-	f.resolved, f.lifted = ends, false
+	f.resolved, f.lifted, f.resumed = ends, false, true
 	f.mu.Unlock()
 	return nil
 }
@@ -336,7 +337,8 @@ func (f *WANBlackhole) WaitForEffect(ctx context.Context) error {
 
 // WaitRecovered lifts the blackhole if Recover did not, then makes sure the
 // tunnel is back: healed by itself within HealWait while a gateway is
-// re-initiating, else in the documented order.
+// re-initiating, else in the documented order (at once when resumed:
+// drdrill recover restores, it does not watch).
 func (f *WANBlackhole) WaitRecovered(ctx context.Context) error {
 	f.mu.Lock()
 	lifted := f.lifted
@@ -358,6 +360,11 @@ func (f *WANBlackhole) WaitRecovered(ctx context.Context) error {
 	if heal == 0 {
 		heal = 10 * time.Second
 	}
+	f.mu.Lock()
+	if f.resumed {
+		heal = 0 // recover restores; nobody is watching it heal
+	}
+	f.mu.Unlock()
 	return ensureTunnel(ctx, f.TL, f.Name(), f.Sides[0], f.Sides[1], heal, f.IKETimeout)
 }
 
