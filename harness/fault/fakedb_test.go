@@ -24,12 +24,14 @@ import (
 type fakeReplica struct {
 	mu                         sync.Mutex
 	netTimeout, retry, hbMilli int64 // seconds, seconds, milliseconds
+	io                         string
+	binlogPos, slavePos        string // what it wrote, what it applied
 	changes                    []string
 }
 
 func newFakeReplica(t *testing.T, netTimeout, retry int64, hb time.Duration) (*replica.Conn, *fakeReplica) {
 	t.Helper()
-	r := &fakeReplica{netTimeout: netTimeout, retry: retry, hbMilli: hb.Milliseconds()}
+	r := &fakeReplica{netTimeout: netTimeout, retry: retry, hbMilli: hb.Milliseconds(), io: "Yes", binlogPos: "0-1-10", slavePos: "0-1-10"}
 	db := sql.OpenDB(r)
 	t.Cleanup(func() { db.Close() })
 	c, err := replica.FromDB(context.Background(), db)
@@ -85,7 +87,13 @@ func (c fakeDBConn) ExecContext(_ context.Context, q string, _ []driver.NamedVal
 	return driver.RowsAffected(0), nil
 }
 
-func (c fakeDBConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
+func (r *fakeReplica) set(f func(r *fakeReplica)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r)
+}
+
+func (c fakeDBConn) QueryContext(_ context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
 	r := c.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -96,7 +104,14 @@ func (c fakeDBConn) QueryContext(_ context.Context, q string, _ []driver.NamedVa
 	case "SELECT @@GLOBAL.slave_net_timeout":
 		return one(q[7:], strconv.FormatInt(r.netTimeout, 10)), nil
 	case "SELECT @@GLOBAL.gtid_slave_pos":
-		return one(q[7:], "0-1-10"), nil
+		return one(q[7:], r.slavePos), nil
+	case "SELECT @@GLOBAL.gtid_binlog_pos":
+		return one(q[7:], r.binlogPos), nil
+	case "SELECT MASTER_GTID_WAIT(?, ?)":
+		if args[0].Value == r.slavePos {
+			return one("w", "0"), nil
+		}
+		return one("w", "-1"), nil
 	case "SELECT @@GLOBAL.master_retry_count":
 		return one(q[7:], "100000"), nil
 	case "SHOW GLOBAL STATUS LIKE 'Slave_heartbeat_period'":
@@ -104,7 +119,7 @@ func (c fakeDBConn) QueryContext(_ context.Context, q string, _ []driver.NamedVa
 	case "SHOW REPLICA STATUS":
 		cols := []string{"Slave_IO_Running", "Slave_SQL_Running", "Seconds_Behind_Master", "Master_Host", "Master_Port", "Connect_Retry",
 			"Last_IO_Errno", "Last_IO_Error", "Last_SQL_Errno", "Last_SQL_Error", "Gtid_IO_Pos"}
-		return &fakeDBRows{cols: cols, rows: [][]string{{"Yes", "Yes", "0", "10.20.11.123", "3306", strconv.FormatInt(r.retry, 10), "0", "", "0", "", "0-1-10"}}}, nil
+		return &fakeDBRows{cols: cols, rows: [][]string{{r.io, "Yes", "0", "10.20.11.123", "3306", strconv.FormatInt(r.retry, 10), "0", "", "0", "", r.slavePos}}}, nil
 	}
 	return nil, fmt.Errorf("fake replica: unexpected query %q", q)
 }

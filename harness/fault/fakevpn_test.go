@@ -59,6 +59,11 @@ func newFakeVPN() *fakeVPN {
 // target is the two sites as a Target with the fake as its restarter
 // (hosts: HostExec for faults that need one; dbs: the sites' databases).
 func (v *fakeVPN) target(hosts target.HostExec, rep *replica.Conn) vpnTarget {
+	return v.targetDBs(hosts, nil, rep)
+}
+
+// targetDBs is target with the primary's database too.
+func (v *fakeVPN) targetDBs(hosts target.HostExec, prim, rep *replica.Conn) vpnTarget {
 	var sites []*target.Site
 	for _, n := range []string{"aws", "onprem"} {
 		s := v.sites[n]
@@ -69,6 +74,9 @@ func (v *fakeVPN) target(hosts target.HostExec, rep *replica.Conn) vpnTarget {
 		db := &replica.Conn{}
 		if n == "onprem" && rep != nil {
 			db = rep
+		}
+		if n == "aws" && prim != nil {
+			db = prim
 		}
 		sites = append(sites, &target.Site{Name: n, Role: role, Gateway: tunnel.NewGateway(n, tunnel.DialFunc("fake "+n, v.dialer(n))),
 			Tunnel: tunnel.Expectation{Connection: fakeConn, LocalTS: []string{s.local}, RemoteTS: []string{s.rem}}, DB: db})

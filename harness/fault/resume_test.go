@@ -329,3 +329,38 @@ func TestReplicaStuckResume(t *testing.T) {
 		t.Fatal("journalled timings that are not a replica's must be refused")
 	}
 }
+
+// WaitSteady passes on a steady target and says what is left otherwise.
+func TestWaitSteady(t *testing.T) {
+	prim, pdb := newFakeReplica(t, 3, 1, time.Second)
+	rep, rdb := newFakeReplica(t, 3, 1, time.Second)
+	v := newFakeVPN()
+	tg := v.targetDBs(nil, prim, rep)
+	tl := timeline.New()
+	if err := WaitSteady(context.Background(), tg, tl); err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Filter(timeline.KindNote, "harness")) != 1 {
+		t.Fatal("steady state not recorded")
+	}
+	for _, tc := range []struct {
+		name    string
+		breakIt func()
+		want    string
+	}{
+		{"tunnel down", func() { tg.Sites()[0].Gateway.Down(context.Background(), fakeConn, time.Second) }, "onprem: no IKE SA"},
+		{"replica connecting", func() { v.establish("aws"); rdb.set(func(r *fakeReplica) { r.io = "Connecting" }) }, "IO and SQL threads Yes"},
+		{"replica behind", func() {
+			rdb.set(func(r *fakeReplica) { r.io = "Yes" })
+			pdb.set(func(r *fakeReplica) { r.binlogPos = "0-1-12" })
+		}, "not caught up"},
+	} {
+		tc.breakIt()
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		err := WaitSteady(ctx, tg, nil)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
