@@ -17,6 +17,7 @@ import (
 	"github.com/drdrill/drdrill/harness/fault"
 	"github.com/drdrill/drdrill/harness/journal"
 	"github.com/drdrill/drdrill/harness/lab"
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
@@ -339,4 +340,76 @@ func (l *lazyLab) RestartGateway(ctx context.Context, site string) error {
 		return err
 	}
 	return lab.RestartGateway(ctx, info, l.b, site)
+}
+
+// On a lab, a fault held past MaxFault is recovered by the watchdog: the
+// drop is lifted (not just expired), the entry closed, steady state back,
+// and the drill's own Recover finds nothing to do.
+func TestWatchdogOnLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test: skipped with -short")
+	}
+	b := lab.NetnsBackend{}
+	if err := b.Preflight(); err != nil {
+		t.Skipf("lab test: the netns lab cannot run here: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() {
+		if err := lab.Down(context.Background(), dir, map[string]lab.Backend{b.Name(): b}); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	ctx := context.Background()
+	info, err := lab.Up(ctx, lab.Options{Dir: dir, Backend: b})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	tg, err := lab.Open(ctx, info, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	j, err := journal.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	env, err := harness.NewEnv(ctx, tg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Journal, env.MaxFault = j, 2*time.Second
+	f, err := fault.New("wan-blackhole", tg, env.Timeline, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := env.Inject(ctx, "step 1", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(in.DeadMan(), "2s") {
+		t.Fatalf("dead man %q", in.DeadMan())
+	}
+	err = poll.Until(ctx, "the watchdog to recover the fault", 20*time.Millisecond, env.MaxFault+harness.RecoveryTimeout, func(context.Context) (bool, string, error) {
+		open, _ := j.OpenFaults()
+		return in.WatchdogFired() && len(open) == 0, fmt.Sprintf("fired %v, %d open", in.WatchdogFired(), len(open)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recovered by the watchdog %.2fs after the inject (max_fault %s)", time.Since(in.At).Seconds(), env.MaxFault)
+	assertNothingLeft(t, ctx, tg)
+	if err := fault.WaitSteady(ctx, tg, env.Timeline); err != nil {
+		t.Fatal(err)
+	}
+	n := len(env.Timeline.Filter(timeline.KindFault, ""))
+	if err := in.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.WaitRecovered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := len(env.Timeline.Filter(timeline.KindFault, "")); m != n {
+		t.Fatalf("the drill's Recover acted again after the watchdog: %d more fault events", m-n)
+	}
 }
