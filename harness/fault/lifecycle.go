@@ -56,11 +56,15 @@ type paramsHolder interface {
 	builtParams() Params
 }
 
-// ParamsOf returns the parameters New built f with (nil for a fault built
-// otherwise, e.g. as a struct literal: New then rebuilds it with defaults).
+// ParamsOf returns the parameters New built f with, or those a fault from
+// another package returns from its Params method; nil otherwise (a fault
+// built as a struct literal: New rebuilds it with defaults).
 func ParamsOf(f Fault) Params {
-	if h, ok := f.(paramsHolder); ok {
+	switch h := f.(type) {
+	case paramsHolder:
 		return h.builtParams()
+	case interface{ Params() Params }:
+		return maps.Clone(h.Params())
 	}
 	return nil
 }

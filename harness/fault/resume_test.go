@@ -74,7 +74,20 @@ func TestParamsOf(t *testing.T) {
 	if ParamsOf(None{}) != nil || ParamsOf(&TunnelDown{}) != nil {
 		t.Fatal("a fault not built by New has no params")
 	}
+	if got := ParamsOf(ownFault{Params{"x": "1"}}); got["x"] != "1" {
+		t.Fatalf("a fault from another package: %v", got)
+	}
 }
+
+// ownFault is a fault as another package writes it: it keeps its params.
+type ownFault struct{ p Params }
+
+func (ownFault) Name() string                        { return "own" }
+func (ownFault) Inject(context.Context) error        { return nil }
+func (ownFault) WaitForEffect(context.Context) error { return nil }
+func (ownFault) Recover(context.Context) error       { return nil }
+func (ownFault) WaitRecovered(context.Context) error { return nil }
+func (f ownFault) Params() Params                    { return f.p }
 
 // gateway-crash resumed: a charon that runs with its connection loaded is
 // left alone (never a second one); a dead one is started; a bare one is
