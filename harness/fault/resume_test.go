@@ -369,7 +369,9 @@ func TestWaitSteady(t *testing.T) {
 		}, "not caught up"},
 	} {
 		tc.breakIt()
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		// Bounded below the replica's own windows (5 s): what is left is
+		// said when ctx ends too.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := WaitSteady(ctx, tg, nil)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

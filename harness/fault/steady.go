@@ -88,6 +88,14 @@ func WaitSteady(ctx context.Context, t target.Target, tl *timeline.Timeline) err
 	err := tunnel.WaitHealthy(wctx, 20*time.Millisecond, first.Side(), second.Side())
 	cancel()
 	if err != nil {
+		// The wait's last look may be a probe its deadline cut: look once
+		// more, on a context of its own, to say what is left.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		left := healthyNow(lctx, first.Side(), second.Side())
+		cancel()
+		if left != nil {
+			return fmt.Errorf("steady state: tunnel not healthy after %s: %w", time.Since(start).Round(time.Millisecond), left)
+		}
 		return fmt.Errorf("steady state: %w", err)
 	}
 	rep := second.DB
