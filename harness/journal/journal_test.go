@@ -206,3 +206,29 @@ func TestDefaultDir(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBeginDone is the journal's cost per fault (two synced appends),
+// in the dir DRDRILL_BENCH_STATE_DIR (default: a temp dir).
+func BenchmarkBeginDone(b *testing.B) {
+	dir := os.Getenv("DRDRILL_BENCH_STATE_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	} else {
+		dir = filepath.Join(dir, "bench-journal")
+		b.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	j, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	for b.Loop() {
+		id, err := j.Begin(Entry{Fault: "wan-blackhole", What: "drop", Data: json.RawMessage(`[{"addr":"198.51.100.1"}]`)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := j.Done(id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
