@@ -125,7 +125,14 @@ func New(name string, t target.Target, tl *timeline.Timeline, p Params) (Fault, 
 	if tl == nil {
 		tl = timeline.New()
 	}
-	return s.New(t, tl, p)
+	f, err := s.New(t, tl, p)
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := f.(paramsHolder); ok {
+		h.setParams(p)
+	}
+	return f, nil
 }
 
 func (s Spec) takes(k string) bool {

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -19,7 +20,14 @@ import (
 // drill notices — starts it bare. WaitRecovered makes sure a charon with
 // its VPN runs, then that the tunnel is back: by itself within HealWait,
 // else in the documented order.
+//
+// Dead-man's switch: none here. On a real gateway a timer on its host
+// (systemd-run --on-active=MAX systemctl restart strongswan, when the
+// charon loads its connections at start) could restart it without
+// drdrill; the lab's charon gets its VPN over VICI from drdrill, so no
+// timer on its host could bring the tunnel back.
 type GatewayCrash struct {
+	built
 	Crashed, Survivor tunnel.Side
 	// First, Second are the documented order's sides (the primary's first).
 	First, Second tunnel.Side
@@ -34,6 +42,25 @@ type GatewayCrash struct {
 	mu       sync.Mutex
 	injected bool // Inject was called
 	reloaded bool // restarted with its VPN loaded since the kill
+	resumed  bool // injected by another process (Resume)
+}
+
+// Plan says what Inject will do; nothing is read.
+func (f *GatewayCrash) Plan(context.Context, time.Duration) (Plan, error) {
+	return Plan{Hosts: []string{gatewayHost(f.Crashed).String()},
+		What: fmt.Sprintf("kill -9 charon on %s (no DELETE is sent: %s keeps stale SAs until its DPD notices)", f.site(), f.Survivor.GW.Name()),
+		Undo: fmt.Sprintf("start charon on %s again with connection %s and its PSK loaded; then the tunnel heals, or the documented order: %s",
+			f.site(), f.Crashed.Want.Connection, documentedOrder(f.First.GW.Name(), f.Second.GW.Name()))}, nil
+}
+
+// Resume marks the fault injected by another process: Recover looks over
+// VICI first and starts a charon only when none runs with the connection
+// loaded.
+func (f *GatewayCrash) Resume(json.RawMessage) error {
+	f.mu.Lock()
+	f.injected, f.reloaded, f.resumed = true, false, true
+	f.mu.Unlock()
+	return nil
 }
 
 // BareStarter starts a gateway's daemon without its VPN configuration (the
@@ -82,6 +109,12 @@ func (f *GatewayCrash) Recover(ctx context.Context) error {
 	if !injected || reloaded {
 		return nil
 	}
+	f.mu.Lock()
+	resumed := f.resumed
+	f.mu.Unlock()
+	if resumed {
+		return f.ensureLoaded(ctx)
+	}
 	if !f.Reload {
 		bs, ok := f.Gateways.(BareStarter)
 		if !ok {
@@ -113,7 +146,9 @@ func (f *GatewayCrash) restart(ctx context.Context) error {
 }
 
 // WaitRecovered makes sure the daemon runs with its VPN loaded (replacing
-// one started without it), then that the tunnel is healthy.
+// one started without it), then that the tunnel is healthy: healed by
+// itself within HealWait, else (at once when resumed) in the documented
+// order.
 func (f *GatewayCrash) WaitRecovered(ctx context.Context) error {
 	f.mu.Lock()
 	injected, reloaded := f.injected, f.reloaded
@@ -122,14 +157,8 @@ func (f *GatewayCrash) WaitRecovered(ctx context.Context) error {
 		return nil
 	}
 	if !reloaded {
-		if _, err := f.Crashed.GW.Conn(ctx, f.Crashed.Want.Connection); err != nil {
-			// Dead, or alive without its connection: replace it.
-			if err := f.Gateways.KillGateway(ctx, f.site()); err != nil {
-				return fmt.Errorf("gateway-crash: recover: kill charon on %s: %w", f.site(), err)
-			}
-			if err := f.restart(ctx); err != nil {
-				return fmt.Errorf("gateway-crash: recover: %w", err)
-			}
+		if err := f.ensureLoaded(ctx); err != nil {
+			return fmt.Errorf("gateway-crash: recover: %w", err)
 		}
 	}
 	heal := f.HealWait
@@ -138,7 +167,35 @@ func (f *GatewayCrash) WaitRecovered(ctx context.Context) error {
 			heal = it.HealWindow()
 		}
 	}
+	f.mu.Lock()
+	if f.resumed {
+		heal = 0 // recover restores; nobody is watching it heal
+	}
+	f.mu.Unlock()
 	return ensureTunnel(ctx, f.TL, f.Name(), f.First, f.Second, heal, f.IKETimeout)
+}
+
+// ensureLoaded makes sure a charon runs on the crashed site with its
+// connection loaded, asking over VICI first: one that does is left alone
+// (never a second charon), one without its connection is replaced, and a
+// dead one is started.
+func (f *GatewayCrash) ensureLoaded(ctx context.Context) error {
+	gw, conn := f.Crashed.GW, f.Crashed.Want.Connection
+	if charonAnswers(ctx, gw) {
+		if _, err := gw.Conn(ctx, conn); err == nil {
+			f.mu.Lock()
+			f.reloaded = true
+			f.mu.Unlock()
+			f.TL.Add("tunnel/"+f.site(), timeline.KindFault, timeline.Fault{Fault: f.Name(), Action: "recover",
+				Detail: "charon on " + f.site() + " runs with connection " + conn + " loaded: nothing to restart"})
+			return nil
+		}
+		// Alive without its connection (started bare): replace it.
+		if err := f.Gateways.KillGateway(ctx, f.site()); err != nil {
+			return fmt.Errorf("kill charon on %s: %w", f.site(), err)
+		}
+	}
+	return f.restart(ctx)
 }
 
 // charonAnswers reports whether the site's charon answers over VICI.

@@ -2,8 +2,10 @@ package fault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,7 +28,16 @@ import (
 // Recover removes the drop (Inject already did, unless it failed halfway).
 // WaitRecovered repairs the tunnel if it is still inconsistent: both sides
 // fully down, then the documented order.
+//
+// Dead-man's switch: the drop of the DELETE lives only inside Inject (well
+// under a second); its peer address is a set element that expires by
+// itself (DropTimeout, at most the limit Plan is given), so that a kill -9
+// in that instant cannot leave the stale side deaf to its peer. The stale
+// SAs themselves have no switch: the stale side's DPD finds the peer gone
+// (docs/findings.md#one-sided-reset) and its dpd_action decides what
+// follows (restart re-initiates; clear leaves the tunnel down).
 type OneSidedReset struct {
+	built
 	// Reset loses its SAs; Stale keeps them. First and Second are the
 	// documented recovery order (the seed: AWS first).
 	Reset, Stale  tunnel.Side
@@ -37,6 +48,9 @@ type OneSidedReset struct {
 	// DELETE before destroying its IKE SA anyway.
 	DeleteTimeout time.Duration
 	IKETimeout    time.Duration
+	// DropTimeout is how long the drop of the DELETE may outlive a killed
+	// Inject (0: DefaultDropTimeout).
+	DropTimeout time.Duration
 
 	mu      sync.Mutex
 	touched bool         // Inject got as far as changing something
@@ -46,6 +60,57 @@ type OneSidedReset struct {
 // OneSidedTable is the nftables table the fault adds inside the stale
 // side's gateway host (and removes again, idempotently, in Recover).
 const OneSidedTable = "drdrill_one_sided"
+
+// DefaultDropTimeout bounds the drop of the DELETE when no limit is given:
+// far longer than the forced terminate it is there for.
+const DefaultDropTimeout = 30 * time.Second
+
+func (f *OneSidedReset) dropTimeout() time.Duration {
+	if f.DropTimeout > 0 {
+		return f.DropTimeout
+	}
+	return DefaultDropTimeout
+}
+
+// OneSidedDrop is the nft command line that drops IKE and NAT-T from peer
+// inside the stale side's host, the peer being a set element that expires
+// after timeout.
+func OneSidedDrop(peer string, timeout time.Duration) string {
+	return fmt.Sprintf("add table inet %[1]s ; add set inet %[1]s peers { type ipv4_addr ; flags timeout ; } ; "+
+		"add element inet %[1]s peers { %[2]s timeout %[3]s } ; "+
+		"add chain inet %[1]s input { type filter hook input priority 0 ; policy accept ; } ; "+
+		"add rule inet %[1]s input ip saddr @peers udp dport { 500, 4500 } counter drop", OneSidedTable, peer, NftDuration(timeout))
+}
+
+// Plan says what Inject will do and bounds the drop by limit; nothing is
+// read.
+func (f *OneSidedReset) Plan(_ context.Context, limit time.Duration) (Plan, error) {
+	if limit > 0 && (f.DropTimeout == 0 || f.DropTimeout > limit) {
+		f.DropTimeout = min(limit, DefaultDropTimeout)
+	}
+	stale, reset := gatewayHost(f.Stale), gatewayHost(f.Reset)
+	return Plan{Hosts: []string{reset.String(), stale.String()},
+		What: fmt.Sprintf("%s terminates IKE SA %s while %s drops its DELETE (nft table inet %s, lifted within the inject): %s keeps stale SAs",
+			f.Reset.GW.Name(), f.Reset.Want.Connection, stale, OneSidedTable, f.Stale.GW.Name()),
+		Undo: fmt.Sprintf("on %s: nft delete table inet %s; then both sides fully down and the documented order: %s",
+			stale, OneSidedTable, documentedOrder(f.First.GW.Name(), f.Second.GW.Name())),
+		DeadMan: f.DeadMan()}, nil
+}
+
+// DeadMan says what reverts by itself: the drop, not the stale SAs.
+func (f *OneSidedReset) DeadMan() string {
+	return fmt.Sprintf("the drop of the DELETE on %s expires %s after the inject (the stale SAs it leaves are not reverted by a switch)",
+		gatewayHost(f.Stale), f.dropTimeout())
+}
+
+// Resume marks the fault injected by another process: Recover removes the
+// drop, WaitRecovered repairs the tunnel unless it is consistent.
+func (f *OneSidedReset) Resume(json.RawMessage) error {
+	f.mu.Lock()
+	f.touched = true
+	f.mu.Unlock()
+	return nil
+}
 
 func (f *OneSidedReset) Name() string { return "one-sided-reset" }
 
@@ -81,9 +146,10 @@ func (f *OneSidedReset) Inject(ctx context.Context) error {
 
 	// The DELETE (and its retransmits) must never reach the stale side:
 	// drop IKE and ESP-in-UDP from the peer inside the stale side's host.
-	rule := fmt.Sprintf("add table inet %[1]s ; add chain inet %[1]s input { type filter hook input priority 0 ; policy accept ; } ; "+
-		"add rule inet %[1]s input ip saddr %[2]s udp dport { 500, 4500 } counter drop", OneSidedTable, peer)
-	if out, err := f.Hosts.Exec(ctx, gatewayHost(f.Stale), "nft", rule); err != nil {
+	if net.ParseIP(peer).To4() == nil {
+		return fmt.Errorf("one-sided reset: %s reports peer address %q: not an IPv4 address", f.Stale.GW.Name(), peer)
+	}
+	if out, err := f.Hosts.Exec(ctx, gatewayHost(f.Stale), "nft", OneSidedDrop(peer, f.dropTimeout())); err != nil {
 		return fmt.Errorf("one-sided reset: drop the DELETE on %s: %w: %s", gatewayHost(f.Stale), err, strings.TrimSpace(string(out)))
 	}
 	result, downLog, derr := ForceDown(ctx, f.Reset, f.DeleteTimeout)

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,7 +32,14 @@ const DefaultStuckRetry = time.Hour
 // documented order if it is not healthy; WaitRecovered waits for the tunnel
 // and the IO thread. Drills that want to see the replica stuck recover the
 // tunnel themselves and leave Recover for the end.
+//
+// Dead-man's switch: none. The database has no timer drdrill could arm
+// without writing more than the fault itself (the event scheduler is
+// usually off, and an event is a change of its own); the tunnel part is
+// tunnel-down's (none either). Plan reads the original timings so that the
+// journal carries them: drdrill recover restores them after a kill -9.
 type ReplicaStuck struct {
+	built
 	Replica       *replica.Conn
 	First, Second tunnel.Side
 	TL            *timeline.Timeline
@@ -41,7 +49,79 @@ type ReplicaStuck struct {
 	mu            sync.Mutex
 	orig          replica.Timings
 	saved         bool // orig holds what the replica had before Inject
+	planned       bool // orig was read by Plan (Inject uses it)
 	tunnelTouched bool // Inject tried to take the tunnel down
+	unknownOrig   bool // resumed without the original timings
+}
+
+// SaneConnectRetry is the connect retry a resumed fault restores when the
+// journal lacks the original timings: the servers' default.
+const SaneConnectRetry = 60 * time.Second
+
+// stuckData is what the journal keeps: the timings before the fault.
+type stuckData struct {
+	NetTimeoutMS   int64 `json:"net_timeout_ms"`
+	ConnectRetryMS int64 `json:"connect_retry_ms"`
+	HeartbeatMS    int64 `json:"heartbeat_ms"`
+}
+
+// Plan reads the replica's timings (SELECT only): Inject changes them from
+// these, and Data keeps them for a later recover.
+func (f *ReplicaStuck) Plan(ctx context.Context, _ time.Duration) (Plan, error) {
+	orig, err := f.readOriginal(ctx)
+	if err != nil {
+		return Plan{}, err
+	}
+	f.mu.Lock()
+	f.orig, f.planned = orig, true
+	f.mu.Unlock()
+	data, err := json.Marshal(stuckData{NetTimeoutMS: orig.NetTimeout.Milliseconds(), ConnectRetryMS: orig.ConnectRetry.Milliseconds(), HeartbeatMS: orig.Heartbeat.Milliseconds()})
+	if err != nil {
+		return Plan{}, err
+	}
+	conn := f.First.Want.Connection
+	return Plan{Hosts: []string{target.Host{Site: f.Second.GW.Name(), Kind: target.DBHost}.String(), gatewayHost(f.First).String()},
+		What: fmt.Sprintf("connect retry %s → %s on the replica (heartbeat kept at %s), then terminate IKE SA %s on %s",
+			orig.ConnectRetry, f.StuckRetry, orig.Heartbeat, conn, f.First.GW.Name()),
+		Undo: fmt.Sprintf("the tunnel in the documented order (%s); on the replica: STOP SLAVE; CHANGE MASTER TO MASTER_CONNECT_RETRY=%d, MASTER_HEARTBEAT_PERIOD=%s; START SLAVE (MySQL: REPLICA/SOURCE)",
+			documentedOrder(f.First.GW.Name(), f.Second.GW.Name()), int64(orig.ConnectRetry/time.Second), strconv.FormatFloat(orig.Heartbeat.Seconds(), 'f', 3, 64)),
+		Data: data}, nil
+}
+
+func (f *ReplicaStuck) readOriginal(ctx context.Context) (replica.Timings, error) {
+	orig, err := f.Replica.Timings(ctx)
+	if err != nil {
+		return orig, fmt.Errorf("replica stuck: %w", err)
+	}
+	if orig.ConnectRetry <= 0 {
+		return orig, errors.New("replica stuck: the server is not a configured replica (no connect retry)")
+	}
+	return orig, nil
+}
+
+// Resume marks the fault injected by another process, with the original
+// timings from data. Without them, Recover restores SaneConnectRetry (and
+// keeps the heartbeat and net timeout it finds) when the connect retry is
+// longer.
+func (f *ReplicaStuck) Resume(data json.RawMessage) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tunnelTouched = true
+	if len(data) == 0 {
+		f.unknownOrig = true
+		return nil
+	}
+	var d stuckData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return fmt.Errorf("replica-stuck-connecting: resume: %w", err)
+	}
+	orig := replica.Timings{NetTimeout: time.Duration(d.NetTimeoutMS) * time.Millisecond,
+		ConnectRetry: time.Duration(d.ConnectRetryMS) * time.Millisecond, Heartbeat: time.Duration(d.HeartbeatMS) * time.Millisecond}
+	if orig.ConnectRetry < time.Second || orig.NetTimeout < time.Second || orig.Heartbeat < 0 {
+		return fmt.Errorf("replica-stuck-connecting: resume: journalled timings %+v are not a replica's", d)
+	}
+	f.orig, f.saved = orig, true
+	return nil
 }
 
 func (f *ReplicaStuck) Name() string { return "replica-stuck-connecting" }
@@ -55,12 +135,14 @@ func (f *ReplicaStuck) Original() (replica.Timings, bool) {
 }
 
 func (f *ReplicaStuck) Inject(ctx context.Context) error {
-	orig, err := f.Replica.Timings(ctx)
-	if err != nil {
-		return fmt.Errorf("replica stuck: %w", err)
-	}
-	if orig.ConnectRetry <= 0 {
-		return errors.New("replica stuck: the server is not a configured replica (no connect retry)")
+	f.mu.Lock()
+	orig, planned := f.orig, f.planned
+	f.mu.Unlock()
+	if !planned {
+		var err error
+		if orig, err = f.readOriginal(ctx); err != nil {
+			return err
+		}
 	}
 	f.mu.Lock()
 	f.orig, f.saved = orig, true
@@ -73,7 +155,7 @@ func (f *ReplicaStuck) Inject(ctx context.Context) error {
 	// The replica reconnects at once (the tunnel is up); wait for it, so
 	// that the outage starts from a running IO thread.
 	wctx, cancel := context.WithTimeout(ctx, orig.ReconnectWindow())
-	_, err = replica.WaitIO(wctx, f.Replica, 20*time.Millisecond, replica.IOYes)
+	_, err := replica.WaitIO(wctx, f.Replica, 20*time.Millisecond, replica.IOYes)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("replica stuck: after changing the connect retry: %w", err)
@@ -109,7 +191,7 @@ func (f *ReplicaStuck) Inject(ctx context.Context) error {
 // runs even when the other fails. Safe when Inject never ran.
 func (f *ReplicaStuck) Recover(ctx context.Context) error {
 	f.mu.Lock()
-	orig, saved, touched := f.orig, f.saved, f.tunnelTouched
+	orig, saved, touched, unknown := f.orig, f.saved, f.tunnelTouched, f.unknownOrig
 	f.mu.Unlock()
 	var errs []error
 	if touched {
@@ -121,12 +203,35 @@ func (f *ReplicaStuck) Recover(ctx context.Context) error {
 			}
 		}
 	}
+	if unknown {
+		var err error
+		if orig, saved, err = f.saneTimings(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if saved {
 		if err := f.restore(ctx, orig); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// saneTimings are the replica's current timings with a connect retry of
+// at most SaneConnectRetry (what a resumed fault restores without the
+// journalled originals); ok false when the replica is not configured.
+func (f *ReplicaStuck) saneTimings(ctx context.Context) (replica.Timings, bool, error) {
+	cur, err := f.Replica.Timings(ctx)
+	if err != nil {
+		return cur, false, fmt.Errorf("replica stuck: read timings: %w", err)
+	}
+	if cur.ConnectRetry <= 0 {
+		return cur, false, nil
+	}
+	f.TL.Add("replica", timeline.KindNote, timeline.Note{"event": "original timings not journalled: restoring a connect retry of at most " + SaneConnectRetry.String(),
+		"connect_retry_s": cur.ConnectRetry.Seconds()})
+	cur.ConnectRetry = min(cur.ConnectRetry, SaneConnectRetry)
+	return cur, true, nil
 }
 
 // WaitForEffect returns once the replica's IO thread has left Yes with an
@@ -143,7 +248,7 @@ func (f *ReplicaStuck) WaitForEffect(ctx context.Context) error {
 // WaitRecovered returns once the tunnel is healthy and the IO thread Yes.
 func (f *ReplicaStuck) WaitRecovered(ctx context.Context) error {
 	f.mu.Lock()
-	orig, saved, touched := f.orig, f.saved, f.tunnelTouched
+	orig, saved, touched := f.orig, f.saved || f.unknownOrig, f.tunnelTouched
 	f.mu.Unlock()
 	if touched {
 		if err := ensureTunnel(ctx, f.TL, f.Name(), f.First, f.Second, 0, f.IKETimeout); err != nil {

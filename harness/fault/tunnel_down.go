@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -16,13 +17,38 @@ import (
 // TunnelDown is the seed's step 1: `ipsec down onprem-aws` on the first
 // side (terminate the IKE SA, which sends a DELETE). Recover is the seed's
 // documented order: first down; second down, second up; first up.
+//
+// Dead-man's switch: none. charon does not re-initiate after a deliberate
+// terminate (dpd_action and close_action act on a dead or closing peer, not
+// on a local terminate); a gateway whose child has start_action=trap brings
+// it back with the next packet that matches its policy, by itself.
 type TunnelDown struct {
+	built
 	First, Second tunnel.Side
 	TL            *timeline.Timeline
 	IKETimeout    time.Duration
 
 	mu       sync.Mutex
 	injected bool
+	resumed  bool // injected by another process (Resume)
+}
+
+// Plan says what Inject will do; nothing is read.
+func (f *TunnelDown) Plan(context.Context, time.Duration) (Plan, error) {
+	conn := f.First.Want.Connection
+	return Plan{Hosts: []string{gatewayHost(f.First).String()},
+		What: fmt.Sprintf("terminate IKE SA %s on %s (a DELETE is sent: both sides drop the tunnel)", conn, f.First.GW.Name()),
+		Undo: "the documented order: " + documentedOrder(f.First.GW.Name(), f.Second.GW.Name()) +
+			fmt.Sprintf(" (swanctl --terminate --ike %[1]s; swanctl --initiate --child %[1]s)", conn)}, nil
+}
+
+// Resume marks the fault injected by another process: Recover brings the
+// tunnel back in the documented order unless it is healthy already.
+func (f *TunnelDown) Resume(json.RawMessage) error {
+	f.mu.Lock()
+	f.injected, f.resumed = true, true
+	f.mu.Unlock()
+	return nil
 }
 
 func (f *TunnelDown) Name() string { return "tunnel-down" }
@@ -62,6 +88,14 @@ func noIKESA(ctx context.Context, s tunnel.Side, timeout time.Duration) error {
 
 func (f *TunnelDown) Recover(ctx context.Context) error {
 	if !f.wasInjected() {
+		return nil
+	}
+	f.mu.Lock()
+	resumed := f.resumed
+	f.mu.Unlock()
+	if resumed && healthyNow(ctx, f.First, f.Second) == nil {
+		// Killed before the terminate, or repaired by hand since.
+		f.TL.Add("fault", timeline.KindFault, timeline.Fault{Fault: f.Name(), Action: "recover", Detail: "tunnel already healthy on both sides: nothing to do"})
 		return nil
 	}
 	f.TL.Add("fault", timeline.KindFault, map[string]any{"fault": f.Name(), "action": "recover",

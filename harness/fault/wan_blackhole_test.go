@@ -77,18 +77,34 @@ func testEnds() []BlackholeEnd {
 
 func TestBlackholeCommands(t *testing.T) {
 	e := testEnds()[1]
-	got := InjectCommands(BlackholeTable, e)
+	got := InjectCommands(BlackholeTable, e, 0)
 	want := [][]string{
 		{"nft", "add table inet drdrill_blackhole ; " +
+			"add set inet drdrill_blackhole peers { type ipv4_addr ; flags timeout ; } ; " +
+			"add set inet drdrill_blackhole remote { type ipv4_addr ; flags interval, timeout ; } ; " +
+			"add element inet drdrill_blackhole peers { 198.51.100.1 } ; " +
+			"add element inet drdrill_blackhole remote { 10.20.0.0/16 } ; " +
 			"add chain inet drdrill_blackhole input { type filter hook input priority -10 ; policy accept ; } ; " +
-			"add rule inet drdrill_blackhole input ip saddr 198.51.100.1 ip daddr 198.51.100.2 udp dport { 500, 4500 } counter drop ; " +
-			"add rule inet drdrill_blackhole input ip saddr 198.51.100.1 ip daddr 198.51.100.2 ip protocol esp counter drop"},
-		{"ip", "route", "add", "blackhole", "10.20.0.0/16", "proto", "199"},
+			"add rule inet drdrill_blackhole input ip saddr @peers ip daddr 198.51.100.2 udp dport { 500, 4500 } counter drop ; " +
+			"add rule inet drdrill_blackhole input ip saddr @peers ip daddr 198.51.100.2 ip protocol esp counter drop ; " +
+			"add chain inet drdrill_blackhole prerouting { type filter hook prerouting priority -10 ; policy accept ; } ; " +
+			"add rule inet drdrill_blackhole prerouting ip daddr @remote counter drop"},
 	}
 	if !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("inject commands:\n got %q\nwant %q", got, want)
 	}
-	rec := RecoverCommands(BlackholeTable, e)
+	// With a limit every element expires by itself: the dead-man's switch.
+	e.RemoteSubnets = append(e.RemoteSubnets, "10.30.0.0/16")
+	armed := NftRuleset(BlackholeTable, e, 3*time.Second)
+	for _, want := range []string{"peers { 198.51.100.1 timeout 3000ms }", "remote { 10.20.0.0/16 timeout 3000ms, 10.30.0.0/16 timeout 3000ms }"} {
+		if !strings.Contains(armed, want) {
+			t.Errorf("armed ruleset lacks %q:\n%s", want, armed)
+		}
+	}
+	if d := NftDuration(1500 * time.Microsecond); d != "1ms" {
+		t.Errorf("NftDuration(1.5ms) = %s: must round down, never below 1ms", d)
+	}
+	rec := RecoverCommands(BlackholeTable, testEnds()[1])
 	wantRec := [][]string{
 		{"nft", "add table inet drdrill_blackhole ; delete table inet drdrill_blackhole"},
 		{"ip", "route", "flush", "exact", "10.20.0.0/16", "type", "blackhole", "proto", "199"},
@@ -126,8 +142,8 @@ func TestBlackholeInjectThenRecover(t *testing.T) {
 	if err := f.Inject(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !h.table["aws-gw"] || !h.table["onprem-gw"] || len(h.routes["aws-gw"]) != 1 || len(h.routes["onprem-gw"]) != 1 {
-		t.Fatalf("after Inject: tables %v routes %v", h.table, h.routes)
+	if !h.table["aws-gw"] || !h.table["onprem-gw"] {
+		t.Fatalf("after Inject: tables %v", h.table)
 	}
 	if err := f.Recover(context.Background()); err != nil {
 		t.Fatal(err)
@@ -163,11 +179,12 @@ func TestBlackholeInjectThenRecover(t *testing.T) {
 	}
 }
 
-// Inject fails halfway (the route on the second gateway): Recover still
-// removes the tables and routes on both gateways.
+// Inject fails halfway (on the second gateway): Recover still removes the
+// tables (and any route an older drdrill left) on both gateways.
 func TestBlackholeRecoverAfterHalfInject(t *testing.T) {
 	h := newFakeHosts()
-	h.failAt = 4 // aws nft, aws route, onprem nft, onprem route ← fails
+	h.routes["onprem-gw"] = []string{"10.20.0.0/16"}
+	h.failAt = 2 // aws nft, onprem nft ← fails
 	f := &WANBlackhole{Hosts: h, TL: timeline.New(), Ends: testEnds()}
 	if err := f.Inject(context.Background()); err == nil || !strings.Contains(err.Error(), "onprem-gw") {
 		t.Fatalf("Inject should fail on onprem-gw: %v", err)
