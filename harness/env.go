@@ -44,6 +44,7 @@ type Env struct {
 	remediated  []string
 	deferred    []deferred
 	faultsIn    int // injections not yet recovered
+	injections  []*Injection
 }
 
 // NewEnv starts a run's record against t: it reads what reports state about
@@ -93,9 +94,11 @@ func (e *Env) readEnvironment(ctx context.Context, t target.Target) error {
 	e.environment["replica_version"] = rep.Version()
 	e.environment["flavor"] = string(rep.Flavor())
 	for _, s := range t.Sites() {
-		if v, err := s.Gateway.Version(ctx); err == nil {
-			e.environment["strongswan_"+s.Name] = v["daemon"] + " " + v["version"]
+		v, err := s.Gateway.Version(ctx)
+		if err != nil {
+			return fmt.Errorf("%s gateway does not answer: %w", s.Name, err)
 		}
+		e.environment["strongswan_"+s.Name] = v["daemon"] + " " + v["version"]
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ type Injection struct {
 // to do (see WatchdogFired).
 func (e *Env) Inject(ctx context.Context, step string, f fault.Fault) (*Injection, error) {
 	in := &Injection{Fault: f, env: e, step: step}
+	e.mu.Lock()
+	e.injections = append(e.injections, in)
+	e.mu.Unlock()
 	e.Defer("recover "+f.Name(), in.undo)
 	e.faultIn(1)
 	err := e.Step(ctx, step, func(ctx context.Context) error {

@@ -94,6 +94,7 @@ func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Re
 		evidence = &ev
 	}
 	recoverErr := env.runDeferred()
+	env.checkMaxFault()
 	steady := steadyState(t, env)
 	env.Timeline.Add("check", timeline.KindCheck, timeline.Check{Name: steady.Name, Verdict: steady.Verdict, Observed: steady.Observed})
 	stopWatch()
@@ -215,4 +216,19 @@ func (e *Env) firstFailedCheck() *check.Result {
 		}
 	}
 	return nil
+}
+
+// checkMaxFault records, for a run with a max_fault, whether every fault was
+// recovered by the drill (or its deferred recovery) before the watchdog
+// had to.
+func (e *Env) checkMaxFault() {
+	e.mu.Lock()
+	ins := append([]*Injection(nil), e.injections...)
+	e.mu.Unlock()
+	if e.MaxFault <= 0 {
+		return
+	}
+	for _, in := range ins {
+		e.Check(check.FaultWithinMaxFault(in.Fault.Name(), e.MaxFault, in.WatchdogFired()))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
+	"github.com/drdrill/drdrill/harness/journal"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/target"
 )
@@ -13,11 +14,11 @@ import (
 // runDrill runs scenario sc on t and returns its report and the secrets the
 // report must not carry. err is a drill that could not start; a drill that
 // ran and failed, errored or was interrupted is a report with that verdict.
-func runDrill(ctx context.Context, sc harness.Scenario, t target.Target, maxFault time.Duration, log *slog.Logger) (r *report.Report, secrets []string, err error) {
+func runDrill(ctx context.Context, sc harness.Scenario, t target.Target, j *journal.Journal, maxFault time.Duration, log *slog.Logger) (r *report.Report, secrets []string, err error) {
 	env, err := harness.NewEnv(ctx, t, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	env.MaxFault = maxFault
+	env.Journal, env.MaxFault = j, maxFault
 	return harness.Run(ctx, sc, t, env), env.Secrets(), nil
 }

@@ -44,6 +44,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return exitPass
 	case errors.Is(err, errCheckFailed):
+		if err != errCheckFailed { // a reason to say (recover)
+			fmt.Fprintln(stderr, "drdrill: "+errorText(err))
+		}
 		return exitFail
 	}
 	fmt.Fprintln(stderr, "drdrill: "+errorText(err))
@@ -94,7 +97,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		return usageErrorf("%s%v", cmdPrefix(c), err)
 	})
 	root.SetHelpCommand(newHelpCmd())
-	root.AddCommand(newLabCmd(stderr), newListCmd(), newRunCmd(stderr), newPlanCmd())
+	root.AddCommand(newLabCmd(stderr), newListCmd(), newRunCmd(stderr), newPlanCmd(), newRecoverCmd())
 	// The completion command needs stdout set first (it keeps the writer);
 	// made here rather than by Execute so that it too rejects bad input.
 	root.InitDefaultCompletionCmd()

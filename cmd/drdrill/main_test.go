@@ -52,7 +52,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	}{
 		{nil, "want a command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list, plan or run); did you mean list?`},
+		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list, plan, recover or run); did you mean list?`},
 		{[]string{"--frob"}, "unknown flag: --frob"},
 		{[]string{"help", "frobnicate"}, `help: unknown command "frobnicate"`},
 		{[]string{"run"}, "want exactly one scenario"},
@@ -79,7 +79,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{[]string{"plan", "vpn-outage", "--lab", "/nonexistent/lab"}, "no lab is up at /nonexistent/lab"},
 		{[]string{"lab", "up", "--lab", "/tmp/" + strings.Repeat("x", 100)}, "more than the 107 a unix socket allows"},
 		{[]string{"lab", "up", "--lab", inUse}, "is in use"},
-		{[]string{"run", "vpn-outage", "--lab", bogus, "--report", t.TempDir()}, "vici socket " + filepath.Join(bogus, "aws", "charon.vici")},
+		{[]string{"run", "vpn-outage", "--lab", bogus, "--report", t.TempDir()}, "open socket " + filepath.Join(bogus, "aws", "mysqld.sock")},
 	} {
 		code, _, stderr := runCLI(tc.args...)
 		if code != exitCannotRun {
@@ -110,6 +110,7 @@ func TestHelpExitsZeroWithTheFlags(t *testing.T) {
 		{[]string{"lab", "up"}, []string{"--lab", "--backend"}},
 		{[]string{"lab", "down"}, []string{"--lab"}},
 		{[]string{"lab", "status"}, []string{"--lab", "--json"}},
+		{[]string{"recover"}, []string{"--target", "--lab", "--state"}},
 		{[]string{"list"}, []string{"--help"}},
 		{[]string{"run"}, []string{"--target", "--lab", "--report", "--keep-lab", "--backend"}},
 		{[]string{"plan"}, []string{"--target", "--lab"}},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
+	"github.com/drdrill/drdrill/harness/journal"
 	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/target"
@@ -170,8 +171,13 @@ func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend
 		for _, w := range spec.file.Warnings() {
 			fmt.Fprintln(stderr, "drdrill: warning: "+w)
 		}
-		fmt.Fprintf(stdout, "drilling %s\n", spec.name())
-		return o.finish(ctx, sc, t, spec.file.Safety().MaxFault, log, stdout)
+		j, err := spec.openJournal(o.state)
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		fmt.Fprintf(stdout, "drilling %s (fault journal %s)\n", spec.name(), j.Path())
+		return o.finish(ctx, sc, t, j, spec.file.Safety().MaxFault, log, stdout)
 	}
 	absDir := spec.labDir
 	info, err := lab.Load(absDir)
@@ -202,13 +208,19 @@ func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend
 		return err
 	}
 	defer t.Close()
-	return o.finish(ctx, sc, t, 0, log, stdout)
+	spec.labDir = info.Dir
+	j, err := spec.openJournal(o.state)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	return o.finish(ctx, sc, t, j, 0, log, stdout)
 }
 
 // finish runs the drill on t, writes the report and turns the verdict into
 // the exit code.
-func (o *runOptions) finish(ctx context.Context, sc harness.Scenario, t target.Target, maxFault time.Duration, log *slog.Logger, stdout io.Writer) error {
-	r, secrets, err := runDrill(ctx, sc, t, maxFault, log)
+func (o *runOptions) finish(ctx context.Context, sc harness.Scenario, t target.Target, j *journal.Journal, maxFault time.Duration, log *slog.Logger, stdout io.Writer) error {
+	r, secrets, err := runDrill(ctx, sc, t, j, maxFault, log)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drdrill/drdrill/harness/lab"
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/tunnel"
 	"github.com/drdrill/drdrill/scenarios"
@@ -101,5 +103,57 @@ func TestEveryDrillThroughATargetFile(t *testing.T) {
 	// plan reaches it too, with neither opt-in.
 	if code, out, stderr := runCLI("plan", "wan-blackhole", "--target", denied); code != exitPass || !strings.Contains(out, "changes nothing") {
 		t.Errorf("plan on a target file: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+// kill -9 of drdrill run before, during and after its fault, then drdrill
+// recover: the tunnel and replication are back (exit 0), and a second
+// recover finds nothing open.
+func TestRecoverAfterKill9(t *testing.T) {
+	requireLab(t)
+	bin := buildDrdrill(t)
+	dir := filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() { lab.Down(context.Background(), dir, backends()) })
+	if _, err := lab.Up(context.Background(), lab.Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	journalFile := filepath.Join(dir, "journal.jsonl")
+	for _, tc := range []struct {
+		name   string
+		killAt string // a line in the journal that must be there first ("" : at once)
+	}{
+		{"before the fault", ""},
+		{"during the fault", `"event":"inject"`},
+		{"after the fault", `"event":"recovered"`},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
+			before, _ := os.ReadFile(journalFile)
+			cmd := exec.Command(bin, "run", "wan-blackhole", "--lab", dir, "--report", t.TempDir())
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.killAt != "" {
+				err := poll.Until(context.Background(), "the journal to say "+tc.killAt, 10*time.Millisecond, 30*time.Second, func(context.Context) (bool, string, error) {
+					b, _ := os.ReadFile(journalFile)
+					return strings.Count(string(b), tc.killAt) > strings.Count(string(before), tc.killAt), "", nil
+				})
+				if err != nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatal(err)
+				}
+			}
+			cmd.Process.Kill() // SIGKILL: no deferred recovery runs
+			cmd.Wait()
+			start := time.Now()
+			code, out, stderr := runCLI("recover", "--lab", dir)
+			if code != exitPass || !strings.Contains(out, "steady state") {
+				t.Fatalf("recover: exit %d\n%s\n%s", code, out, stderr)
+			}
+			t.Logf("recover took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+			if code, out, _ := runCLI("recover", "--lab", dir); code != exitPass || !strings.Contains(out, "no fault was open") {
+				t.Fatalf("second recover: exit %d\n%s", code, out)
+			}
+		})
 	}
 }

@@ -38,3 +38,16 @@ func SteadyStateRestored(s SteadyState) Result {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// FaultWithinMaxFault passes when a fault was recovered by the drill, not
+// by the max_fault watchdog: a drill must never hold a fault that long.
+func FaultWithinMaxFault(fault string, maxFault time.Duration, watchdogFired bool) Result {
+	r := Result{Name: "fault_within_max_fault",
+		Expected: fmt.Sprintf("%s recovered by the drill within max_fault %s", fault, maxFault)}
+	if watchdogFired {
+		r.Verdict, r.Observed = Fail, fmt.Sprintf("%s held for max_fault %s: recovered by the watchdog, not the drill", fault, maxFault)
+		return r
+	}
+	r.Verdict, r.Observed = Pass, fault+" recovered by the drill"
+	return r
+}

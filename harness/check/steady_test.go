@@ -19,3 +19,12 @@ func TestSteadyStateRestored(t *testing.T) {
 		t.Fatalf("threads down must fail: %+v", r)
 	}
 }
+
+func TestFaultWithinMaxFault(t *testing.T) {
+	if r := FaultWithinMaxFault("wan-blackhole", time.Minute, false); !r.Passed() {
+		t.Fatalf("%+v", r)
+	}
+	if r := FaultWithinMaxFault("wan-blackhole", time.Minute, true); r.Passed() || !strings.Contains(r.Observed, "watchdog") {
+		t.Fatalf("%+v", r)
+	}
+}

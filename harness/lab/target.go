@@ -41,9 +41,21 @@ func Open(ctx context.Context, info *Info, b Backend) (*Target, error) {
 			return nil, fmt.Errorf("lab %s: backend %q is not linked into this program", info.Dir, info.Backend)
 		}
 	}
-	h, err := Connect(ctx, info)
-	if err != nil {
-		return nil, err
+	// Gateways are dialled on first use: a lab whose charon a drill killed
+	// (then was itself killed) must still open, so that recover can start it.
+	h := &Handles{Gateways: map[string]*tunnel.Gateway{}, DBs: map[string]*replica.Conn{}}
+	for _, s := range Sites {
+		site := info.Sites[s]
+		if site == nil {
+			return nil, fmt.Errorf("lab %s has no site %s", info.Dir, s)
+		}
+		h.Gateways[s] = tunnel.NewGateway(s, tunnel.UnixSocket(site.Gateway.VICI))
+		db, err := replica.OpenSocket(ctx, site.DB.Socket, "root", "")
+		if err != nil {
+			h.Close()
+			return nil, &HostError{Host: s + "-db", Err: err}
+		}
+		h.DBs[s] = db
 	}
 	t := &Target{backend: b, handles: h, info: info}
 	for _, s := range Sites {

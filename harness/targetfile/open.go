@@ -36,6 +36,8 @@ type Target struct {
 	sites  []*target.Site
 	gwHost map[string]transport.Host
 	dbHost map[string]transport.Host
+	// lenient: opened with Recovering.
+	lenient bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -68,11 +70,15 @@ func Base(t target.Target) (*Target, bool) {
 // Open connects to every gateway and database of f through the hosts
 // hosts gives (nil: this machine only) and reads what a healthy tunnel
 // looks like from each gateway's loaded connection. Errors name the site.
-func Open(ctx context.Context, f *File, hosts HostResolver) (target.Target, error) {
+func Open(ctx context.Context, f *File, hosts HostResolver, opts ...OpenOption) (target.Target, error) {
 	if hosts == nil {
 		hosts = localOnly
 	}
-	t := &Target{file: f, gwHost: map[string]transport.Host{}, dbHost: map[string]transport.Host{}}
+	var o openOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	t := &Target{file: f, gwHost: map[string]transport.Host{}, dbHost: map[string]transport.Host{}, lenient: o.lenient}
 	for _, s := range f.Sites {
 		site, err := t.openSite(ctx, s, hosts)
 		if site != nil {
@@ -83,7 +89,40 @@ func Open(ctx context.Context, f *File, hosts HostResolver) (target.Target, erro
 			return nil, fmt.Errorf("target %s: site %s: %w", f.Name, s.Name, err)
 		}
 	}
+	if o.lenient {
+		if err := t.mirrorExpectations(); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("target %s: %w", f.Name, err)
+		}
+	}
 	return wrap(t), nil
+}
+
+// OpenOption varies Open.
+type OpenOption func(*openOptions)
+
+type openOptions struct{ lenient bool }
+
+// Recovering opens a target whose gateway daemon may be down (a drill
+// crashed it and was killed before it restarted it): such a gateway is
+// dialled on first use, and what its healthy tunnel looks like is the
+// other gateway's, mirrored. drdrill recover opens targets this way.
+func Recovering() OpenOption { return func(o *openOptions) { o.lenient = true } }
+
+// mirrorExpectations fills a gateway's unread expectation from the other
+// side's (local and remote swapped).
+func (t *Target) mirrorExpectations() error {
+	for i, s := range t.sites {
+		if s.Tunnel.LocalTS != nil {
+			continue
+		}
+		o := t.sites[1-i]
+		if o.Tunnel.LocalTS == nil {
+			return fmt.Errorf("neither gateway answers: cannot tell what a healthy tunnel looks like")
+		}
+		s.Tunnel.LocalTS, s.Tunnel.RemoteTS = o.Tunnel.RemoteTS, o.Tunnel.LocalTS
+	}
+	return nil
 }
 
 // wrap gives t the capabilities its file allows.
@@ -118,15 +157,21 @@ func (t *Target) openSite(ctx context.Context, s *Site, hosts HostResolver) (*ta
 	t.gwHost[s.Name] = gh
 	network, addr := s.Gateway.Endpoint()
 	name := where(s.Gateway.Via, s.Gateway.VICI)
-	gw, err := tunnel.Open(ctx, s.Name, tunnel.DialFunc(name, func(ctx context.Context) (net.Conn, error) {
+	dial := tunnel.DialFunc(name, func(ctx context.Context) (net.Conn, error) {
 		return gh.Dial(ctx, network, addr)
-	}))
-	if err != nil {
+	})
+	gw, err := tunnel.Open(ctx, s.Name, dial)
+	switch {
+	case err != nil && t.lenient:
+		site.Gateway = tunnel.NewGateway(s.Name, dial)
+		site.Tunnel = tunnel.Expectation{Connection: s.Gateway.Connection}
+	case err != nil:
 		return nil, fmt.Errorf("gateway %s: %w", name, err)
-	}
-	site.Gateway = gw
-	if site.Tunnel, err = expectation(ctx, gw, s.Gateway); err != nil {
-		return site, fmt.Errorf("gateway %s: %w", name, err)
+	default:
+		site.Gateway = gw
+		if site.Tunnel, err = expectation(ctx, gw, s.Gateway); err != nil {
+			return site, fmt.Errorf("gateway %s: %w", name, err)
+		}
 	}
 	dh, err := hosts(ctx, s.DB.Via, s.Name)
 	if err != nil {
