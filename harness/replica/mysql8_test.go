@@ -59,3 +59,44 @@ func TestWaitAppliedArguments(t *testing.T) {
 		assert.Len(t, s.statements(), 1)
 	})
 }
+
+func TestTimingStatements(t *testing.T) {
+	tm := Timings{NetTimeout: 3 * time.Second, ConnectRetry: time.Hour, Heartbeat: 1500 * time.Millisecond, RetryCount: 10}
+	for _, tc := range []struct {
+		version string
+		want    []string
+	}{
+		{"10.11.19-MariaDB-log", []string{"STOP REPLICA", "SET GLOBAL slave_net_timeout = 3",
+			"CHANGE MASTER TO MASTER_CONNECT_RETRY=3600, MASTER_HEARTBEAT_PERIOD=1.500", "START REPLICA"}},
+		{"10.4.32-MariaDB", []string{"STOP SLAVE", "SET GLOBAL slave_net_timeout = 3",
+			"CHANGE MASTER TO MASTER_CONNECT_RETRY=3600, MASTER_HEARTBEAT_PERIOD=1.500", "START SLAVE"}},
+		{"5.7.44-log", []string{"STOP SLAVE", "SET GLOBAL slave_net_timeout = 3",
+			"CHANGE MASTER TO MASTER_CONNECT_RETRY=3600, MASTER_HEARTBEAT_PERIOD=1.500, MASTER_RETRY_COUNT=10", "START SLAVE"}},
+		{"8.0.22", []string{"STOP REPLICA", "SET GLOBAL slave_net_timeout = 3",
+			"CHANGE MASTER TO MASTER_CONNECT_RETRY=3600, MASTER_HEARTBEAT_PERIOD=1.500, MASTER_RETRY_COUNT=10", "START REPLICA"}},
+		{"8.0.25", []string{"STOP REPLICA", "SET GLOBAL slave_net_timeout = 3",
+			"CHANGE REPLICATION SOURCE TO SOURCE_CONNECT_RETRY=3600, SOURCE_HEARTBEAT_PERIOD=1.500, SOURCE_RETRY_COUNT=10", "START REPLICA"}},
+		{"8.0.36", []string{"STOP REPLICA", "SET GLOBAL replica_net_timeout = 3",
+			"CHANGE REPLICATION SOURCE TO SOURCE_CONNECT_RETRY=3600, SOURCE_HEARTBEAT_PERIOD=1.500, SOURCE_RETRY_COUNT=10", "START REPLICA"}},
+		{"8.4.3", []string{"STOP REPLICA", "SET GLOBAL replica_net_timeout = 3",
+			"CHANGE REPLICATION SOURCE TO SOURCE_CONNECT_RETRY=3600, SOURCE_HEARTBEAT_PERIOD=1.500, SOURCE_RETRY_COUNT=10", "START REPLICA"}},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			c, s := newFakeConn(t, tc.version, nil)
+			got, err := c.TimingStatements(tm, true)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			assert.Len(t, s.statements(), 1, "building statements sends nothing")
+		})
+	}
+	c, _ := newFakeConn(t, "8.0.36", nil)
+	got, err := c.TimingStatements(Timings{ConnectRetry: 2 * time.Second}, false)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"STOP REPLICA", "CHANGE REPLICATION SOURCE TO SOURCE_CONNECT_RETRY=2", "START REPLICA"}, got)
+	for _, bad := range []Timings{{ConnectRetry: 500 * time.Millisecond}, {ConnectRetry: time.Second, NetTimeout: 2 * time.Second, Heartbeat: 2 * time.Second}} {
+		_, err := c.TimingStatements(bad, false)
+		assert.Error(t, err, "%+v", bad)
+	}
+	_, err = c.TimingStatements(Timings{ConnectRetry: time.Second}, true)
+	assert.ErrorContains(t, err, "net timeout 0s")
+}
