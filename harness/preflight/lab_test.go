@@ -137,3 +137,135 @@ func TestCheckLab(t *testing.T) {
 	r = Check(ctx, tg, labOptions())
 	assert.True(t, r.OK(), "after START SLAVE: %v", r.Problems())
 }
+
+// execPrimary runs statements on the lab's primary as root (connections
+// of its own: a test may have swapped the target's), then waits until the
+// replica has applied them.
+func execPrimary(t *testing.T, info *lab.Info, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := replica.OpenSocket(ctx, info.Sites["aws"].DB.Socket, "root", "")
+	require.NoError(t, err)
+	defer p.Close()
+	r, err := replica.OpenSocket(ctx, info.Sites["onprem"].DB.Socket, "root", "")
+	require.NoError(t, err)
+	defer r.Close()
+	for _, s := range stmts {
+		_, err := p.DB().ExecContext(ctx, s)
+		require.NoError(t, err, s)
+	}
+	pos, err := p.PrimaryPosition(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r.WaitApplied(ctx, pos, 10*time.Second))
+}
+
+// An account made with GrantStatements has every privilege Check asks for,
+// on a real server; without the replication admin privilege only the drill
+// that needs it is blocked; without the monitor one the target is not OK.
+// The account's password is in no output.
+func TestCheckLabLeastPrivilege(t *testing.T) {
+	info, tg := upLab(t)
+	const pw = "Pf-s3cret-not-in-output"
+	stmts := []string{"CREATE USER 'drdrill'@'localhost' IDENTIFIED BY '" + pw + "'"}
+	stmts = append(stmts, GrantStatements(replica.MariaDB, "drdrill@localhost", labWorkload)...)
+	execPrimary(t, info, stmts...)
+
+	check := func() *Report {
+		t.Helper()
+		wt, _ := recordLab(t, info, tg, "drdrill", pw) // fresh connections: global privileges are read at login
+		r := Check(context.Background(), wt, labOptions())
+		b, err := json.Marshal(r)
+		require.NoError(t, err)
+		out := printed(r)
+		assert.NotContains(t, string(b)+out, pw)
+		t.Log("\n" + out)
+		return r
+	}
+	r := check()
+	require.True(t, r.OK(), "%v", r.Problems())
+	for _, p := range r.Privileges {
+		assert.True(t, p.Have, "%s on %s at %s", p.Privilege, p.On, p.Site)
+	}
+	for _, d := range r.Drills {
+		assert.True(t, d.Runnable, "%s", d.Name)
+	}
+	assert.Equal(t, "drdrill@localhost", r.Sites[0].DB.Account)
+
+	execPrimary(t, info, "REVOKE REPLICATION SLAVE ADMIN ON *.* FROM 'drdrill'@'localhost'")
+	r = check()
+	require.True(t, r.OK(), "a drill-specific privilege is not a health problem: %v", r.Problems())
+	for _, d := range r.Drills {
+		if d.Name == stuckDrill {
+			assert.False(t, d.Runnable)
+			assert.Equal(t, []string{"REPLICATION SLAVE ADMIN on *.* at onprem"}, d.MissingPrivileges)
+		} else {
+			assert.True(t, d.Runnable, d.Name)
+		}
+	}
+
+	execPrimary(t, info, "REVOKE SLAVE MONITOR ON *.* FROM 'drdrill'@'localhost'")
+	r = check()
+	require.False(t, r.OK())
+	probs := strings.Join(r.Problems(), "\n")
+	assert.Contains(t, probs, "onprem db: drdrill@localhost lacks REPLICA MONITOR on *.*, which every drill needs")
+	assert.Contains(t, probs, "onprem db: read replica status: Error 1227")
+	for _, d := range r.Drills {
+		assert.False(t, d.Runnable, d.Name)
+	}
+}
+
+// drdrill's table: absent (created by drills when the account may), or a
+// table that is not drdrill's (never altered: a problem).
+func TestCheckLabWorkloadTable(t *testing.T) {
+	info, tg := upLab(t)
+	ctx := context.Background()
+	o := labOptions()
+
+	o.Workload = Workload{Database: "drdrill", Table: "ping"}
+	r := Check(ctx, tg, o)
+	require.True(t, r.OK(), "%v", r.Problems())
+	assert.False(t, r.Workload.Exists)
+	assert.False(t, r.Workload.DatabaseExists)
+	assert.Contains(t, strings.Join(r.Warnings(), "\n"), "drdrill.ping does not exist on the primary: drills create it")
+	var create *Privilege
+	for i, p := range r.Privileges {
+		if p.Privilege == "CREATE" {
+			create = &r.Privileges[i]
+		}
+	}
+	require.NotNil(t, create, "creating the table is a need when it is absent")
+	assert.Equal(t, "`drdrill`.*", create.On)
+	assert.True(t, create.Have)
+
+	execPrimary(t, info, "CREATE TABLE testdb.seed (id BIGINT AUTO_INCREMENT PRIMARY KEY, msg VARCHAR(50), created_at TIMESTAMP(6) DEFAULT CURRENT_TIMESTAMP(6))")
+	o.Workload = Workload{Database: "testdb", Table: "seed"}
+	r = Check(ctx, tg, o)
+	require.False(t, r.OK())
+	assert.Equal(t, []string{"drill_id", "seq", "phase", "writer"}, r.Workload.MissingColumns)
+	assert.Contains(t, strings.Join(r.Problems(), "\n"), "testdb.seed on the primary has no drill_id, seq, phase, writer column(s): it is not drdrill's table")
+}
+
+// max_fault against the lab's windows and binlog retention.
+func TestCheckLabMaxFault(t *testing.T) {
+	_, tg := upLab(t)
+	ctx := context.Background()
+	o := labOptions()
+	o.MaxFault = 5 * time.Second // shorter than the outage evidence window (9.5 s)
+	r := Check(ctx, tg, o)
+	require.False(t, r.OK())
+	assert.Contains(t, strings.Join(r.Problems(), "\n"), "max_fault 5s is shorter than the outage evidence window 9.5s")
+	for _, d := range r.Drills {
+		assert.Equal(t, []string{"max_fault 5s < outage evidence window 9.5s"}, d.Blocked, d.Name)
+	}
+
+	p := target.Primary(tg).DB
+	_, err := p.DB().ExecContext(ctx, "SET GLOBAL binlog_expire_logs_seconds = 3600")
+	require.NoError(t, err)
+	o.MaxFault = 2 * time.Hour
+	r = Check(ctx, tg, o)
+	require.False(t, r.OK())
+	assert.Contains(t, strings.Join(r.Problems(), "\n"),
+		"aws db: binary logs are purged after 1h0m0s (binlog_expire_logs_seconds=3600), not longer than max_fault 2h0m0s: an outage longer than the retention can never catch up (error 1236)")
+	o.MaxFault = 30 * time.Minute
+	assert.True(t, Check(ctx, tg, o).OK())
+}

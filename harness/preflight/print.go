@@ -16,7 +16,8 @@ func (r *Report) Print(w io.Writer) {
 	if r.MaxFaultMS > 0 {
 		mf = ms(r.MaxFaultMS)
 	}
-	fmt.Fprintf(w, "preflight of target %s in %s (max_fault %s): %s\n", r.Target, ms(r.DurationMS), mf, verdict(r))
+	took := time.Duration(r.DurationMS) * time.Millisecond
+	fmt.Fprintf(w, "preflight of target %s in %s (max_fault %s): %s\n", r.Target, took, mf, verdict(r))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, s := range r.Sites {
 		g := s.Gateway
@@ -109,8 +110,8 @@ func (r *Report) Print(w io.Writer) {
 		}
 		who := "every drill"
 		switch {
-		case p.PreflightOnly:
-			who = "preflight"
+		case p.Optional:
+			who = "optional"
 		case len(p.Drills) > 0:
 			who = strings.Join(p.Drills, ", ")
 		}

@@ -24,10 +24,10 @@ type need struct {
 	priv      string // as the flavor names it
 	db, table string // "" = global; table "" = database level
 	why       string
-	// drills that need it; nil: every drill. preflightOnly: no drill, a
-	// missing one is a warning.
-	drills        []string
-	preflightOnly bool
+	// drills that need it; nil: every drill. optional: nothing fails
+	// without it (a missing one is a warning).
+	drills   []string
+	optional bool
 }
 
 func (n need) level() string {
@@ -61,11 +61,11 @@ func needs(f replica.Flavor, w Workload, create, dbToo bool) []need {
 	out := []need{
 		{role: target.RoleReplica, priv: monitor, why: "SHOW REPLICA STATUS: every drill watches the IO and SQL threads"},
 		{role: target.RoleReplica, priv: admin, why: "CHANGE MASTER/REPLICATION SOURCE TO, STOP/START REPLICA", drills: []string{stuckDrill}},
-		{role: target.RolePrimary, priv: binlog, why: "SHOW BINARY LOGS: preflight checks the replica's position is still in the primary's binary logs", preflightOnly: true},
+		{role: target.RolePrimary, priv: binlog, why: "SHOW BINARY LOGS: preflight checks the replica's position is still in the primary's binary logs", optional: true},
 	}
 	if f != replica.MariaDB {
 		out = append(out, need{role: target.RoleReplica, priv: "SELECT", db: "performance_schema", table: "replication_connection_configuration",
-			why: "the replica's heartbeat and connect retry, from which drills derive their windows", preflightOnly: true})
+			why: "the replica's heartbeat: without it drills assume the server default", optional: true})
 	}
 	out = append(out,
 		need{role: target.RolePrimary, priv: "SELECT", db: w.Database, table: w.Table, why: "read back drdrill's own rows"},

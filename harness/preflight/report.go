@@ -141,9 +141,10 @@ type Privilege struct {
 	Why       string `json:"why"`
 	// Drills that need it; empty: every drill.
 	Drills []string `json:"drills,omitempty"`
-	// PreflightOnly: no drill needs it; without it preflight sees less.
-	PreflightOnly bool `json:"preflight_only,omitempty"`
-	Have          bool `json:"have"`
+	// Optional: nothing fails without it, but preflight (or a drill's
+	// windows) sees less.
+	Optional bool `json:"optional,omitempty"`
+	Have     bool `json:"have"`
 	// Unknown: the grants could not be read.
 	Unknown bool `json:"unknown,omitempty"`
 }
