@@ -220,3 +220,31 @@ func TestOldestBinlog(t *testing.T) {
 		}
 	})
 }
+
+func TestSourceServerID(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ version, file, stmt string }{
+		{"10.11.19-MariaDB-log", "mariadb_yes.txt", "SHOW REPLICA STATUS"},
+		{"8.0.36", "mysql8_yes.txt", "SHOW REPLICA STATUS"},
+		{"5.7.44-log", "mysql57_yes.txt", "SHOW SLAVE STATUS"},
+	} {
+		row := loadRow(t, tc.file)
+		c, _ := newFakeConn(t, tc.version, func(q string, _ []driver.NamedValue) fakeResult {
+			if q == tc.stmt {
+				return rowResult(row)
+			}
+			return fakeResult{err: errors.New("unexpected " + q)}
+		})
+		id, err := c.SourceServerID(ctx)
+		require.NoError(t, err, tc.file)
+		assert.Equal(t, int64(1), id, tc.file)
+	}
+	c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakeResult { return rowResult() })
+	id, err := c.SourceServerID(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, id, "not a replica")
+	bad := cloneRow(loadRow(t, "mysql8_yes.txt"), map[string]*string{"Source_Server_Id": ptr("one")})
+	c, _ = newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult { return rowResult(bad) })
+	_, err = c.SourceServerID(ctx)
+	assert.ErrorContains(t, err, `column Source_Server_Id: not an integer: "one"`)
+}
