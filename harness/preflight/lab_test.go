@@ -106,6 +106,7 @@ func TestCheckLab(t *testing.T) {
 	assert.Equal(t, replica.IOYes, rep.DB.Replication.IO)
 	assert.True(t, rep.DB.Server.ReadOnly)
 	assert.NotEmpty(t, rep.DB.Server.GTID.SlavePos)
+	assert.Equal(t, int64(1), rep.DB.SourceServerID, "the lab's primary is server_id 1")
 	require.NotNil(t, r.Replication.CaughtUp)
 	assert.True(t, *r.Replication.CaughtUp)
 	require.NotNil(t, r.Replication.CanResume)

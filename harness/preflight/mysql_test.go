@@ -151,6 +151,7 @@ func TestCheckMySQL8Problems(t *testing.T) {
 	pv := varsFile(t, "vars_mysql84_primary.txt")
 	pv["gtid_purged"] = uuidA + ":1-30" // purged beyond the replica's 1-23
 	pv["read_only"], pv["super_read_only"] = "ON", "ON"
+	pv["server_id"] = "7" // the replica's row says Source_Server_Id 1
 	ft, _, _ := mysqlTarget(t, pv, "grants_mysql80_roles.txt")
 	r := Check(context.Background(), ft, Options{MaxFault: 2 * time.Hour, Scenarios: []harness.Scenario{plainDrill}})
 	probs := strings.Join(r.Problems(), "\n")
@@ -160,6 +161,7 @@ func TestCheckMySQL8Problems(t *testing.T) {
 		"aws db: binary logs are purged after 1h0m0s (binlog_expire_logs_seconds=3600), not longer than max_fault 2h0m0s: an outage longer than the retention can never catch up (error 1236)",
 		"onprem db: the primary's binary logs begin after the replica's position (" + uuidA + ":1-30, replica at " + uuidA + ":1-23,",
 		"onprem db: u1@localhost lacks REPLICATION CLIENT on *.*, which every drill needs",
+		"onprem db: the replica replicates from server_id 1, but the primary at aws is server_id 7: it is not this primary's replica",
 	} {
 		assert.Contains(t, probs, want)
 	}

@@ -199,6 +199,14 @@ func (c *checker) db(ctx context.Context, s *target.Site, d *DB) {
 			}
 			d.Replication = &st
 		})
+		wg.Go(func() {
+			id, err := conn.SourceServerID(ctx)
+			if err != nil {
+				fail(err)
+				return
+			}
+			d.SourceServerID = id
+		})
 	}
 	wg.Go(func() {
 		g, err := conn.Grants(ctx)
@@ -365,6 +373,10 @@ func (c *checker) replication() {
 	p, r := c.siteReport(target.RolePrimary), c.siteReport(target.RoleReplica)
 	if p == nil || r == nil || p.DB.Server == nil || r.DB.Server == nil {
 		return
+	}
+	if id := r.DB.SourceServerID; id != 0 && p.DB.Server.ServerID != "" && fmt.Sprint(id) != p.DB.Server.ServerID {
+		c.problem("%s db: the replica replicates from server_id %d, but the primary at %s is server_id %s: it is not this primary's replica",
+			r.Name, id, p.Name, p.DB.Server.ServerID)
 	}
 	f := replica.Flavor(r.DB.Flavor)
 	applied, written, start := r.DB.Server.GTID.Executed, p.DB.Server.GTID.Executed, p.DB.Server.GTID.Purged

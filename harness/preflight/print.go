@@ -55,6 +55,9 @@ func (r *Report) Print(w io.Writer) {
 			src := "not configured"
 			if rs.Configured {
 				src = fmt.Sprintf("from %s:%d", rs.SourceHost, rs.SourcePort)
+				if d.SourceServerID != 0 {
+					src += fmt.Sprintf(" (server_id %d)", d.SourceServerID)
+				}
 			}
 			fmt.Fprintf(tw, "  replication\t%s\t%s\n", src, line)
 		}

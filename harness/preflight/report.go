@@ -56,6 +56,9 @@ type DB struct {
 	Server *replica.ServerInfo `json:"server,omitempty"`
 	// Replication is the replica's SHOW REPLICA STATUS, normalised.
 	Replication *replica.Status `json:"replication,omitempty"`
+	// SourceServerID is the server_id the replica last replicated from
+	// (0: never connected).
+	SourceServerID int64 `json:"source_server_id,omitempty"`
 	// OldestBinlog is where the primary's binary logs begin.
 	OldestBinlog *replica.OldestBinlog `json:"oldest_binlog,omitempty"`
 	Grants       *replica.Grants       `json:"grants,omitempty"`
