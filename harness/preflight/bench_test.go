@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/tunnel"
 )
@@ -70,5 +71,24 @@ func BenchmarkCheckLabRTT(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkOpenAndCheckLab is what `drdrill preflight` would spend on the
+// lab from cold: connect to every daemon (lab.Open), Check, close.
+func BenchmarkOpenAndCheckLab(b *testing.B) {
+	info, _ := upLab(b)
+	o := labOptions()
+	ctx := context.Background()
+	for b.Loop() {
+		tg, err := lab.Open(ctx, info, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := Check(ctx, tg, o)
+		tg.Close()
+		if !r.OK() {
+			b.Fatalf("not OK: %v", r.Problems())
+		}
 	}
 }
