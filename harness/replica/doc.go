@@ -8,7 +8,12 @@
 // timeline ([WatchTimeline]), compares and waits for GTID positions
 // ([Covers], [Conn.WaitApplied]) and derives drill windows from the
 // replica's own timeouts ([Conn.Timings], [Timings.OutageDetectWindow],
-// [Timings.ReconnectWindow]).
+// [Timings.ReconnectWindow]). It reads the account's privileges ([Conn.Grants],
+// [ParseGrants], [Grants.Has]: both flavors' names, SUPER and ALL, MySQL
+// partial revokes; roles noted, not expanded) and what a preflight looks
+// at: read-only state, binlog retention and GTID positions in one round
+// trip ([Conn.ServerInfo]), where the binary logs begin ([Conn.OldestBinlog],
+// [CanResume]).
 //
 // Secrets: statements that carry a password (CHANGE MASTER / CHANGE
 // REPLICATION SOURCE, CREATE USER) are built as text with [QuoteString],
