@@ -97,7 +97,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		return usageErrorf("%s%v", cmdPrefix(c), err)
 	})
 	root.SetHelpCommand(newHelpCmd())
-	root.AddCommand(newLabCmd(stderr), newListCmd(), newRunCmd(stderr), newPlanCmd(), newRecoverCmd())
+	root.AddCommand(newLabCmd(stderr), newListCmd(), newRunCmd(stderr), newPlanCmd(), newPreflightCmd(), newRecoverCmd())
 	// The completion command needs stdout set first (it keeps the writer);
 	// made here rather than by Execute so that it too rejects bad input.
 	root.InitDefaultCompletionCmd()

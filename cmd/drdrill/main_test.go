@@ -52,7 +52,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	}{
 		{nil, "want a command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list, plan, recover or run); did you mean list?`},
+		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list, plan, preflight, recover or run); did you mean list?`},
 		{[]string{"--frob"}, "unknown flag: --frob"},
 		{[]string{"help", "frobnicate"}, `help: unknown command "frobnicate"`},
 		{[]string{"run"}, "want exactly one scenario"},
@@ -111,6 +111,7 @@ func TestHelpExitsZeroWithTheFlags(t *testing.T) {
 		{[]string{"lab", "down"}, []string{"--lab"}},
 		{[]string{"lab", "status"}, []string{"--lab", "--json"}},
 		{[]string{"recover"}, []string{"--target", "--lab", "--state"}},
+		{[]string{"preflight"}, []string{"--target", "--lab", "--json", "--print-grants"}},
 		{[]string{"list"}, []string{"--help"}},
 		{[]string{"run"}, []string{"--target", "--lab", "--report", "--keep-lab", "--backend"}},
 		{[]string{"plan"}, []string{"--target", "--lab"}},

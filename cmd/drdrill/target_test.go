@@ -94,6 +94,14 @@ func TestEveryDrillThroughATargetFile(t *testing.T) {
 		t.Fatalf("a refused drill changed the lab:\n%s\n%s", before, after)
 	}
 
+	// preflight: read-only, ready, every drill runnable.
+	code, out, stderr := runCLI("preflight", "--target", tf)
+	if code != exitPass || !strings.Contains(out, ": OK") || strings.Contains(out, "cannot run") {
+		t.Fatalf("preflight: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if after := labState(t, dir); after != before {
+		t.Fatalf("preflight changed the lab:\n%s\n%s", before, after)
+	}
 	for _, sc := range scenarios.All() {
 		code, out, stderr := runCLI("run", sc.Name, "--target", tf, "--yes", "--report", t.TempDir())
 		if code != exitPass {

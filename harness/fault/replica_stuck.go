@@ -304,7 +304,7 @@ func SameTimings(a, b replica.Timings) bool {
 // ApplyReplicaTimings sets the connect retry and heartbeat of t (and, with
 // netTimeout, the net timeout) on one session: stop, change, start.
 func ApplyReplicaTimings(ctx context.Context, r *replica.Conn, t replica.Timings, netTimeout bool) error {
-	stmts, err := TimingStatements(r.Flavor(), t, netTimeout)
+	stmts, err := r.TimingStatements(t, netTimeout)
 	if err != nil {
 		return err
 	}
@@ -321,33 +321,6 @@ func ApplyReplicaTimings(ctx context.Context, r *replica.Conn, t replica.Timings
 	return nil
 }
 
-// TimingStatements are the statements that set a replica's connect retry
-// and heartbeat (and the net timeout when asked) without touching anything
-// else: STOP, [SET GLOBAL net timeout,] CHANGE … TO, START. MariaDB and
-// MySQL before 8.0.22 take the SLAVE/MASTER spelling (every MariaDB
-// accepts STOP SLAVE), MySQL the REPLICA/SOURCE one (CHANGE REPLICATION
-// SOURCE needs 8.0.23; 8.0.22 itself is not handled).
-func TimingStatements(f replica.Flavor, t replica.Timings, netTimeout bool) ([]string, error) {
-	if t.ConnectRetry < time.Second {
-		return nil, fmt.Errorf("connect retry %s: must be at least 1s", t.ConnectRetry)
-	}
-	stop, start, change, word, netVar := "STOP SLAVE", "START SLAVE", "CHANGE MASTER TO", "MASTER", "slave_net_timeout"
-	if f == replica.MySQL {
-		stop, start, change, word, netVar = "STOP REPLICA", "START REPLICA", "CHANGE REPLICATION SOURCE TO", "SOURCE", "replica_net_timeout"
-	}
-	opts := fmt.Sprintf("%s_CONNECT_RETRY=%d", word, int64(t.ConnectRetry.Round(time.Second)/time.Second))
-	if t.Heartbeat > 0 {
-		opts += fmt.Sprintf(", %s_HEARTBEAT_PERIOD=%s", word, strconv.FormatFloat(t.Heartbeat.Seconds(), 'f', 3, 64))
-	}
-	out := []string{stop}
-	if netTimeout {
-		if t.NetTimeout < time.Second {
-			return nil, fmt.Errorf("net timeout %s: must be at least 1s", t.NetTimeout)
-		}
-		out = append(out, fmt.Sprintf("SET GLOBAL %s = %d", netVar, int64(t.NetTimeout.Round(time.Second)/time.Second)))
-	}
-	return append(out, change+" "+opts, start), nil
-}
 
 func init() {
 	Register(Spec{Name: "replica-stuck-connecting",

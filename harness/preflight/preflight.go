@@ -55,8 +55,11 @@ func Check(ctx context.Context, t target.Target, o Options) *Report {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Workload == (Workload{}) {
-		db, tbl, _ := strings.Cut(workload.Table, ".")
-		o.Workload = Workload{Database: db, Table: tbl}
+		// The target's table (a target file's workload), else the lab's.
+		o.Workload = Workload{Database: workload.DefaultTable.Database, Table: workload.DefaultTable.Table}
+		if w, ok := t.(target.Workloader); ok {
+			o.Workload.Database, o.Workload.Table = w.WorkloadTable()
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()

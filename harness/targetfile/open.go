@@ -439,3 +439,9 @@ func (t *restartTarget) RestartGateway(ctx context.Context, site string) error {
 			return true, "", nil
 		})
 }
+
+// WorkloadTable is the file's workload table (target.Workloader): drills
+// write their rows there, creating it when absent.
+func (t *Target) WorkloadTable() (database, table string) {
+	return t.file.Workload.Database, t.file.Workload.Table
+}

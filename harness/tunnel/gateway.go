@@ -325,7 +325,10 @@ func (g *Gateway) State(ctx context.Context, ike string) (State, error) {
 	if ike != "" {
 		set(in, "ike", ike)
 	}
-	set(in, "noblock", "yes")
+	// Blocking: a non-blocking list skips an IKE SA another job holds (a
+	// DPD exchange), and a healthy tunnel reads as "no IKE SA"
+	// (docs/findings.md#list-sas-noblock).
+	set(in, "noblock", "no")
 	evs, _, err := g.stream(ctx, "list-sas", "list-sa", in)
 	if err != nil {
 		return State{}, err

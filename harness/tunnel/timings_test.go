@@ -1,6 +1,8 @@
 package tunnel
 
 import (
+	"bytes"
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,5 +77,24 @@ func TestLogFollowerTailAndLines(t *testing.T) {
 	}
 	if (*LogFollower)(nil).Tail("aws", 3) != nil {
 		t.Fatal("a nil follower has no tail")
+	}
+}
+
+// State asks charon to wait for IKE SAs other jobs hold: with noblock=yes
+// about 2 readings in 85 000 of a healthy tunnel showed no IKE SA (a DPD
+// exchange held it), with noblock=no none did.
+func TestStateListsBlocking(t *testing.T) {
+	var req []byte
+	g := fakeGateway(t, func(cmd string, r []byte) reply {
+		if cmd == "list-sas" {
+			req = append([]byte(nil), r...)
+		}
+		return reply{}
+	})
+	if _, err := g.State(context.Background(), "onprem-aws"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(req, []byte("noblock")) || !bytes.Contains(req, []byte("no")) || bytes.Contains(req, []byte("yes")) {
+		t.Fatalf("list-sas request %q: want noblock=no", req)
 	}
 }
