@@ -321,7 +321,6 @@ func ApplyReplicaTimings(ctx context.Context, r *replica.Conn, t replica.Timings
 	return nil
 }
 
-
 func init() {
 	Register(Spec{Name: "replica-stuck-connecting",
 		Description: "set an hour's connect retry on the replica, then take the tunnel down from the primary's site: the IO thread stays Connecting after the tunnel is back; Recover restores the timings",

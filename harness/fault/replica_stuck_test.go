@@ -10,7 +10,6 @@ import (
 	"github.com/drdrill/drdrill/harness/timeline"
 )
 
-
 func TestSameTimings(t *testing.T) {
 	a := replica.Timings{NetTimeout: 3 * time.Second, ConnectRetry: time.Second, Heartbeat: time.Second, RetryCount: 100000}
 	b := a
