@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -35,19 +36,39 @@ func (h *host) Close() error {
 }
 
 // Dial opens a channel to a unix socket path (direct-streamlocal) or a TCP
-// address as the host reaches it. The connection supports deadlines.
+// address as the host reaches it. The connection supports deadlines. A unix
+// socket the host cannot connect to is tried again a few times within
+// ~75 ms (see unixRetry).
 func (h *host) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "unix", "tcp", "tcp4", "tcp6":
 	default:
 		return nil, fmt.Errorf("%s: dial %s %s: network not supported (want unix or tcp)", h.name, network, addr)
 	}
-	ch, err := h.withConn(ctx, func(c *client) (net.Conn, error) { return c.DialContext(ctx, network, addr) })
-	if err != nil {
-		return nil, fmt.Errorf("%s: dial %s %s: %w", h.name, network, addr, err)
+	for attempt := 0; ; attempt++ {
+		ch, err := h.withConn(ctx, func(c *client) (net.Conn, error) { return c.DialContext(ctx, network, addr) })
+		if err == nil {
+			return deadlineConn(ch, network, addr), nil
+		}
+		var oce *ssh.OpenChannelError
+		if network != "unix" || !errors.As(err, &oce) || oce.Reason != ssh.ConnectionFailed || attempt == len(unixRetry) {
+			return nil, fmt.Errorf("%s: dial %s %s: %w", h.name, network, addr, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: dial %s %s: %w (after %v)", h.name, network, addr, ctx.Err(), err)
+		case <-time.After(unixRetry[attempt]):
+		}
 	}
-	return deadlineConn(ch, network, addr), nil
 }
+
+// unixRetry is the backoff between attempts to connect to a unix socket
+// that the host could not connect to. sshd reports every failure as "open
+// failed", and one of them is a full listen backlog (EAGAIN: a unix
+// connect does not wait), which is transient: charon's VICI socket has a
+// backlog of 3. A socket that is missing or refuses is still reported
+// within ~100 ms.
+var unixRetry = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}
 
 // withConn runs open on the host's connection; when the connection turns
 // out to be lost (and was not dialled by this call) it is dialled again,

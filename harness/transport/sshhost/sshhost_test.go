@@ -501,3 +501,66 @@ func TestProxyCommandTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A unix socket whose listen backlog is full (charon's VICI socket has a
+// backlog of 3) refuses a connect at once (EAGAIN); Dial tries again.
+func TestDialUnixBacklogFull(t *testing.T) {
+	s := newServer(t)
+	p := newPool(t, s.options(t))
+	ctx := ctxT(t)
+	h, err := p.Host(ctx, "ssh://target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "full.sock")
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.FileListener(os.NewFile(uintptr(fd), path))
+	syscall.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var fill []net.Conn
+	for len(fill) < 16 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			break
+		}
+		fill = append(fill, c)
+	}
+	defer func() {
+		for _, c := range fill {
+			c.Close()
+		}
+	}()
+	if _, err := net.Dial("unix", path); err == nil {
+		t.Skip("could not fill the backlog")
+	}
+	// Accepting starts a little later, as a busy charon's does.
+	accepted := make(chan struct{})
+	time.AfterFunc(15*time.Millisecond, func() {
+		defer close(accepted)
+		for range len(fill) + 1 {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	})
+	c, err := h.Dial(ctx, "unix", path)
+	if err != nil {
+		t.Fatalf("dial with the backlog full for 15ms: %v", err)
+	}
+	c.Close()
+	<-accepted
+}
