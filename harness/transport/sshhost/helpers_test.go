@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 
 // requireSSHD skips where no sshd can be run in inetd mode (it needs root
 // here: it logs in as root).
-func requireSSHD(t *testing.T) {
+func requireSSHD(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run sshd -i")
@@ -56,7 +56,7 @@ type server struct {
 	userPub  ssh.PublicKey
 }
 
-func writeKey(t *testing.T, path string) (ssh.Signer, ssh.PublicKey) {
+func writeKey(t testing.TB, path string) (ssh.Signer, ssh.PublicKey) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -80,7 +80,7 @@ func pemEncode(b *pem.Block) []byte { return pem.EncodeToMemory(b) }
 
 // newServer writes a host key, a user key, authorized_keys and an
 // sshd_config into a temp dir. extra lines go into sshd_config.
-func newServer(t *testing.T, extra ...string) *server {
+func newServer(t testing.TB, extra ...string) *server {
 	t.Helper()
 	requireSSHD(t)
 	d := t.TempDir()
@@ -113,7 +113,7 @@ LogLevel ERROR
 func (s *server) proxy() string { return sshdPath + " -i -e -f " + s.config }
 
 // knownHosts writes a known_hosts with lines and returns its path.
-func knownHosts(t *testing.T, lines ...string) string {
+func knownHosts(t testing.TB, lines ...string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
@@ -128,7 +128,7 @@ func line(host string, key ssh.PublicKey) string {
 }
 
 // options reach host "target" through this server's sshd.
-func (s *server) options(t *testing.T) Options {
+func (s *server) options(t testing.TB) Options {
 	return Options{
 		KnownHosts:    knownHosts(t, line("target", s.hostKey.PublicKey())),
 		IdentityFile:  s.identity,
@@ -138,7 +138,7 @@ func (s *server) options(t *testing.T) Options {
 }
 
 // newPool opens a pool closed at cleanup, then checks that no process is left.
-func newPool(t *testing.T, o Options) *Pool {
+func newPool(t testing.TB, o Options) *Pool {
 	t.Helper()
 	p, err := NewPool(o)
 	if err != nil {
@@ -192,7 +192,7 @@ func children() []string {
 
 // assertNoChildren fails when a process this test started is still alive
 // shortly after everything was closed.
-func assertNoChildren(t *testing.T) {
+func assertNoChildren(t testing.TB) {
 	t.Helper()
 	var left []string
 	err := poll.Until(context.Background(), "no process left by the test", 10*time.Millisecond, 3*time.Second, func(context.Context) (bool, string, error) {

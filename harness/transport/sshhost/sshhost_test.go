@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -125,7 +126,7 @@ func TestExecContext(t *testing.T) {
 }
 
 // echoServer accepts on a unix socket and echoes lines back.
-func echoServer(t *testing.T) string {
+func echoServer(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "echo.sock")
 	l, err := net.Listen("unix", path)
@@ -563,4 +564,37 @@ func TestDialUnixBacklogFull(t *testing.T) {
 	}
 	c.Close()
 	<-accepted
+}
+
+// A conn whose far end went away fails like a socket: EOF on read, EPIPE
+// on write; after our own Close, net.ErrClosed.
+func TestDialConnErrors(t *testing.T) {
+	s := newServer(t)
+	p := newPool(t, s.options(t))
+	ctx := ctxT(t)
+	h, err := p.Host(ctx, "ssh://target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.Dial(ctx, "unix", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(sshdPID(t, h), syscall.SIGKILL)
+	if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Errorf("a deadline on a conn whose far end went: %v, want nil as a socket's", err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read after the connection died: %v, want EOF", err)
+	}
+	if _, err := c.Write([]byte("x\n")); !errors.Is(err, syscall.EPIPE) || !strings.Contains(err.Error(), "broken pipe") {
+		t.Errorf("write after the connection died: %v, want EPIPE", err)
+	}
+	c.Close()
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after Close: %v, want net.ErrClosed", err)
+	}
+	if err := c.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("deadline after Close: %v, want net.ErrClosed", err)
+	}
 }
