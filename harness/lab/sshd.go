@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -304,4 +306,40 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// KillSSHD kills -9 every sshd running in a lab host (its namespace or
+// container), which drops the SSH connections to it: for tests of a
+// connection lost mid-drill. It returns how many it killed.
+func KillSSHD(ctx context.Context, info *Info, host string) (int, error) {
+	if !isHost(host) {
+		return 0, inputErrorf("kill sshd: no lab host %q (have %s)", host, strings.Join(Hosts, ", "))
+	}
+	if info.Backend == "netns" {
+		out, err := run(ctx, "ip", "netns", "pids", HostName(info.ID, host))
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for _, f := range strings.Fields(string(out)) {
+			comm, err := os.ReadFile("/proc/" + f + "/comm")
+			if err != nil || strings.TrimSpace(string(comm)) != "sshd" {
+				continue
+			}
+			if pid, err := strconv.Atoi(f); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+				n++
+			}
+		}
+		return n, nil
+	}
+	b := Backends()[info.Backend]
+	if b == nil {
+		return 0, fmt.Errorf("kill sshd: backend %q is not linked into this program", info.Backend)
+	}
+	out, err := b.Exec(ctx, info, host, "sh", "-c",
+		`n=0; for f in /proc/[0-9]*/comm; do read -r c < "$f" 2>/dev/null && [ "$c" = sshd ] && p=${f%/comm} && kill -9 "${p#/proc/}" 2>/dev/null && n=$((n+1)); done; echo $n`)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(out)))
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -197,8 +198,14 @@ func TestLabOverSSH(t *testing.T) {
 		}
 	}
 	watch := watchSSHD(t, b, info)
+	var mu sync.Mutex
+	reconnected := map[string]int{}
 	pool, err := sshhost.NewPool(sshhost.Options{KnownHosts: acc.KnownHosts, IdentityFile: acc.IdentityFile, User: acc.User,
-		ProxyCommands: acc.ProxyCommands()})
+		ProxyCommands: acc.ProxyCommands(), OnReconnect: func(h string, _ error) {
+			mu.Lock()
+			reconnected[h]++
+			mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,6 +301,35 @@ func TestLabOverSSH(t *testing.T) {
 			return err
 		}),
 		measure("exec", func() error { _, err := gw.Exec(ctx, []string{"true"}, false); return err }))
+
+	// The connections to aws-gw and aws-db dropped (their sshd killed): the
+	// VICI session and the MySQL pool carry on over new ones.
+	for _, h := range []string{"aws-gw", "aws-db"} {
+		if n, err := lab.KillSSHD(ctx, info, h); err != nil || n == 0 {
+			t.Fatalf("kill sshd on %s: %d killed, %v", h, n, err)
+		}
+	}
+	t0 := time.Now()
+	var failed []string
+	if err := poll.Until(ctx, "VICI and MySQL to answer over new SSH connections", 20*time.Millisecond, 10*time.Second, func(ctx context.Context) (bool, string, error) {
+		if _, err := g.Version(ctx); err != nil {
+			failed = append(failed, err.Error())
+			return false, err.Error(), nil
+		}
+		if err := pc.DB().QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			failed = append(failed, err.Error())
+			return false, err.Error(), nil
+		}
+		return true, "", nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the drop: answering again in %v; calls that failed on the way: %q", time.Since(t0), failed)
+	mu.Lock()
+	if reconnected["ssh://root@aws-gw:22"] != 1 || reconnected["ssh://root@aws-db:22"] != 1 || len(reconnected) != 2 {
+		t.Errorf("reconnects: %v, want one each to aws-gw and aws-db", reconnected)
+	}
+	mu.Unlock()
 
 	// EnableSSH again keeps the keys: what was printed before stays valid.
 	kh, _ := os.ReadFile(acc.KnownHosts)
