@@ -118,6 +118,20 @@ func TestProxyJump(t *testing.T) {
 	}
 	mu.Unlock()
 
+	// The jump host as a destination of its own shares its connection;
+	// closing that handle leaves the jump host to the others.
+	b, err := p.Host(ctx, "ssh://root@bastion")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.(*host).ep != jump {
+		t.Error("the jump host as a destination has a connection of its own")
+	}
+	b.Close()
+	if _, err := h.Exec(ctx, []string{"true"}, false); err != nil {
+		t.Fatalf("after closing a handle to the jump host: %v", err)
+	}
+
 	// Every hop's host key is checked against the same known_hosts.
 	for name, kh := range map[string]string{
 		"[127.0.0.1]:2222": knownHosts(t, line("bastion", bastion.hostKey.PublicKey())),

@@ -106,6 +106,7 @@ func (p *Pool) endpointFor(dest hop) (*endpoint, error) {
 			if via, err = p.endpointLocked(j, via, ""); err != nil {
 				return nil, err
 			}
+			via.jump = true
 		}
 	}
 	e, err := p.endpointLocked(dest, via, p.v.o.ProxyCommand)
@@ -162,7 +163,7 @@ func (p *Pool) endpointLocked(h hop, via *endpoint, proxy string) (*endpoint, er
 func (p *Pool) release(e *endpoint) {
 	p.mu.Lock()
 	e.refs--
-	last := e.refs <= 0 && p.eps[e.key] == e
+	last := e.refs <= 0 && !e.jump && p.eps[e.key] == e
 	if last {
 		delete(p.eps, e.key)
 	}
@@ -182,6 +183,7 @@ type endpoint struct {
 	proxy string    // expanded proxy command, or ""
 	depth int       // jumps before it
 	refs  int       // Host handles holding it, under pool.mu
+	jump  bool      // a jump host for others: kept until the pool closes
 
 	mu     sync.Mutex // serialises connecting
 	cur    *client
