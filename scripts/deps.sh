@@ -2,7 +2,7 @@
 # Installs the Debian packages the embedded lab needs, only when missing.
 # Usage: scripts/deps.sh [--check]   (--check: report, install nothing)
 set -euo pipefail
-pkgs=(strongswan-charon strongswan-swanctl libcharon-extra-plugins mariadb-server mariadb-client iproute2 nftables util-linux debootstrap)
+pkgs=(strongswan-charon strongswan-swanctl libcharon-extra-plugins mariadb-server mariadb-client iproute2 nftables util-linux debootstrap openssh-server sudo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -21,8 +21,8 @@ BASE_TAG=debian:bookworm-slim
 GW_TAG=drdrill/gateway:local
 DB_TAG=drdrill/db:local
 # Union of both images' packages: the local base carries them all (one shared layer).
-GW_PKGS="strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2 nftables iptables"
-DB_PKGS="mariadb-server mariadb-client iproute2"
+GW_PKGS="strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins iproute2 nftables iptables openssh-server"
+DB_PKGS="mariadb-server mariadb-client iproute2 openssh-server"
 
 log() { printf 'images: %s\n' "$*" >&2; }
 die() { printf 'images: %s\n' "$*" >&2; exit 2; }
