@@ -20,5 +20,15 @@ func runDrill(ctx context.Context, sc harness.Scenario, t target.Target, j *jour
 		return nil, nil, err
 	}
 	env.Journal, env.MaxFault = j, maxFault
+	reconnects.Lock()
+	reconnects.note = func(host string, err error) {
+		d := map[string]any{"event": "ssh connection lost and re-established", "host": host}
+		if err != nil {
+			d["error"] = err.Error()
+		}
+		env.Timeline.Add("transport", "note", d)
+	}
+	reconnects.Unlock()
+	defer func() { reconnects.Lock(); reconnects.note = nil; reconnects.Unlock() }()
 	return harness.Run(ctx, sc, t, env), env.Secrets(), nil
 }

@@ -56,10 +56,17 @@ func labState(t *testing.T, dir string) string {
 	return b.String() + "primary " + p + " replica " + r
 }
 
-// Every drill passes through a target file on the lab (its namespaces as
-// the file's hosts), and a drill without both opt-ins is refused with
-// nothing changed.
+// Every drill passes through a target file on the lab, its hosts reached
+// through their namespaces (via local) and through a real sshd in each
+// (via ssh), and a drill without both opt-ins is refused with nothing
+// changed.
 func TestEveryDrillThroughATargetFile(t *testing.T) {
+	for _, via := range []string{"local", "ssh"} {
+		t.Run(via, func(t *testing.T) { testDrillsThroughTargetFile(t, via) })
+	}
+}
+
+func testDrillsThroughTargetFile(t *testing.T, via string) {
 	requireLab(t)
 	t.Setenv("DRDRILL_BIN", buildDrdrill(t))
 	dir := filepath.Join(t.TempDir(), "lab")
@@ -67,7 +74,7 @@ func TestEveryDrillThroughATargetFile(t *testing.T) {
 	if _, err := lab.Up(context.Background(), lab.Options{Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	code, file, stderr := runCLI("lab", "target", "--lab", dir)
+	code, file, stderr := runCLI("lab", "target", "--lab", dir, "--via", via)
 	if code != exitPass {
 		t.Fatalf("lab target: exit %d: %s", code, stderr)
 	}
@@ -163,5 +170,52 @@ func TestRecoverAfterKill9(t *testing.T) {
 				t.Fatalf("second recover: exit %d\n%s", code, out)
 			}
 		})
+	}
+}
+
+// An SSH connection dropped mid-drill (every lab host's sshd killed while
+// the tunnel is down) is re-established and recorded on the timeline; the
+// drill is still correct.
+func TestSSHDroppedMidDrill(t *testing.T) {
+	requireLab(t)
+	t.Setenv("DRDRILL_BIN", buildDrdrill(t))
+	dir := filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() { lab.Down(context.Background(), dir, backends()) })
+	info, err := lab.Up(context.Background(), lab.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, file, _ := runCLI("lab", "target", "--lab", dir, "--via", "ssh")
+	tf := filepath.Join(t.TempDir(), "lab.yaml")
+	os.WriteFile(tf, []byte(file), 0o600)
+	rep := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	state := filepath.Join(os.Getenv("XDG_STATE_HOME"), "drdrill", "lab-"+info.ID, "journal.jsonl")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Once the fault is journalled (the drill is mid-way), kill every
+		// host's sshd.
+		if err := poll.Until(context.Background(), "the fault in the journal", 10*time.Millisecond, 30*time.Second, func(context.Context) (bool, string, error) {
+			b, _ := os.ReadFile(state)
+			return strings.Contains(string(b), `"event":"inject"`), "", nil
+		}); err != nil {
+			t.Error(err)
+			return
+		}
+		for _, h := range []string{"aws-gw", "aws-db", "onprem-gw", "onprem-db"} {
+			if _, err := lab.KillSSHD(context.Background(), info, h); err != nil {
+				t.Errorf("kill sshd on %s: %v", h, err)
+			}
+		}
+	}()
+	code, out, stderr := runCLI("run", "vpn-outage", "--target", tf, "--yes", "--report", rep)
+	<-done
+	if code != exitPass {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(rep, "report.json"))
+	if err != nil || !strings.Contains(string(b), "ssh connection lost and re-established") {
+		t.Fatalf("the report does not record the reconnect: %v", err)
 	}
 }

@@ -122,7 +122,7 @@ sites:
     gateway:
       via: {{.GW.Via}}
 {{- if .GW.ProxyCommand}}
-      proxy_command: {{printf "%q" .GW.ProxyCommand}}
+      ssh: {proxy_command: {{printf "%q" .GW.ProxyCommand}}}
 {{- end}}
       vici: unix://{{.VICI}}
       connection: {{.Connection}}
@@ -138,7 +138,7 @@ sites:
     db:
       via: {{.DB.Via}}
 {{- if .DB.ProxyCommand}}
-      proxy_command: {{printf "%q" .DB.ProxyCommand}}
+      ssh: {proxy_command: {{printf "%q" .DB.ProxyCommand}}}
 {{- end}}
       socket: {{.Socket}}
       user: root

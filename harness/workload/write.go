@@ -57,6 +57,21 @@ type wconn struct {
 }
 
 func openConn(ctx context.Context, db *sql.DB, t TableName) (*wconn, error) {
+	// A pooled connection may have died while idle (a server restart, an
+	// SSH transport reconnected under it): the driver says ErrBadConn on
+	// its first use and the pool discards it; take another. A few tries:
+	// every idle connection of a pool can be dead at once.
+	var err error
+	for range 4 {
+		var w *wconn
+		if w, err = tryOpenConn(ctx, db, t); !errors.Is(err, driver.ErrBadConn) {
+			return w, err
+		}
+	}
+	return nil, err
+}
+
+func tryOpenConn(ctx context.Context, db *sql.DB, t TableName) (*wconn, error) {
 	c, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open connection: %w", err)
