@@ -34,6 +34,8 @@ test: deps
 	@if docker info >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory images && \
 	  DRDRILL_BACKEND=docker $(GO) test -count=1 -timeout 10m -run '^TestVPNOutage(TargetFile)?$$' -v ./scenarios | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'; \
+	  [ $${PIPESTATUS[0]} = 0 ] || exit 1; \
+	  DRDRILL_BACKEND=docker $(GO) test -count=1 -timeout 10m -run '^TestLabOverSSH$$' -v ./harness/lab | grep -E '^(=== RUN|--- |PASS|FAIL|ok)'; \
 	  exit $${PIPESTATUS[0]}; \
 	else echo "no Docker engine: the docker backend's drill is skipped"; fi
 

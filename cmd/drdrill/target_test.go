@@ -97,6 +97,43 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit 2 saying %q", tc.args, code, stderr, out, tc.want)
 		}
 	}
+	// Bad input in the file, or an SSH host that is not who it should be:
+	// exit 2, one line, nothing changed.
+	bad := func(name, from, to string) string {
+		if !strings.Contains(file, from) {
+			t.Fatalf("%s: the lab's target file has no %q", name, from)
+		}
+		p := filepath.Join(t.TempDir(), name+".yaml")
+		os.WriteFile(p, []byte(strings.Replace(file, from, to, 1)), 0o600)
+		return p
+	}
+	refusals := []struct{ file, want string }{
+		{bad("typo", "connection: onprem-aws", "conection: onprem-aws"), `unknown key "conection"`},
+		{bad("nopw", "user: root", "user: root\n      password_env: DRDRILL_TEST_UNSET_PW"), "DRDRILL_TEST_UNSET_PW is not set"},
+	}
+	if via == "ssh" {
+		kh := filepath.Join(dir, "ssh", "known_hosts")
+		orig, err := os.ReadFile(kh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		empty := filepath.Join(t.TempDir(), "known_hosts_empty")
+		os.WriteFile(empty, nil, 0o600)
+		// The same host names with another key: what a man in the middle,
+		// or a reinstalled host, looks like.
+		hosts, _, _ := strings.Cut(string(orig), " ")
+		changed := filepath.Join(t.TempDir(), "known_hosts_changed")
+		os.WriteFile(changed, []byte(hosts+" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3Zy1bX0dmYfE6Zd4xUQ9rJcP3Jf5tWqYbK2vM8nR1s\n"), 0o600)
+		refusals = append(refusals,
+			struct{ file, want string }{bad("unknown-host", kh, empty), "aws-gw"},
+			struct{ file, want string }{bad("changed-key", kh, changed), "SHA256:"})
+	}
+	for _, r := range refusals {
+		code, out, stderr := runCLI("run", "vpn-outage", "--target", r.file, "--yes", "--report", t.TempDir())
+		if code != exitCannotRun || !strings.Contains(stderr, r.want) || strings.Count(stderr, "\n") != 1 || strings.Contains(out, "PASS") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 saying %q", filepath.Base(r.file), code, stderr, r.want)
+		}
+	}
 	if after := labState(t, dir); after != before {
 		t.Fatalf("a refused drill changed the lab:\n%s\n%s", before, after)
 	}
