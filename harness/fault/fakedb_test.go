@@ -71,7 +71,7 @@ func (c fakeDBConn) ExecContext(_ context.Context, q string, _ []driver.NamedVal
 	defer r.mu.Unlock()
 	r.changes = append(r.changes, q)
 	switch {
-	case q == "STOP SLAVE", q == "START SLAVE":
+	case q == "STOP SLAVE", q == "START SLAVE", q == "STOP REPLICA", q == "START REPLICA":
 	case changeRE.MatchString(q):
 		m := changeRE.FindStringSubmatch(q)
 		r.retry, _ = strconv.ParseInt(m[1], 10, 64)

@@ -524,8 +524,12 @@ func TestDialUnixBacklogFull(t *testing.T) {
 	if err := syscall.Listen(fd, 0); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.FileListener(os.NewFile(uintptr(fd), path))
-	syscall.Close(fd)
+	// Close through the *os.File that owns fd: closing fd directly left
+	// the File's finalizer to close the number again later, by then
+	// another file's (a TempDir cleanup failed with EBADF).
+	f := os.NewFile(uintptr(fd), path)
+	l, err := net.FileListener(f)
+	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
