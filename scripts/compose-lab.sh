@@ -195,7 +195,7 @@ name: compose-$COMPOSE_PROJECT_NAME
 safety:
   allow_destructive: true   # a throwaway lab; drdrill run still needs --yes
   max_fault: 2m
-workload: {database: testdb, table: ping}
+workload: {database: drdrill, table: ping}   # drdrill's own table (compose made a seed-era testdb.ping)
 sites:
 EOF
   for s in aws onprem; do
@@ -213,7 +213,6 @@ EOF
       via: docker://$(cname "$s-db")
       socket: $LAB_DIR/$s/mysqld.sock
       user: root
-      exec: direct
 EOF
   done
 }
