@@ -35,14 +35,15 @@ import (
 // started in the host (it is written before any daemon starts). On-prem
 // hosts ask 10.20.0.2 too, through the tunnel, as an on-prem forwarder to a
 // VPC resolver would. So a VPN outage is a DNS outage on-prem: with the
-// CHILD SA gone onprem-gw has no route to 10.20.0.0/16 and answers ICMP net
-// unreachable, so a lookup fails at once (EAI_AGAIN, "Temporary failure in
-// name resolution"; dig: "no servers could be reached"); with a silent WAN
-// (SA installed, packets dropped) each lookup waits timeout×attempts
-// (resolv.conf: 1 s × 2) before failing the same way. A replica whose source
-// is a name therefore fails its reconnects at name resolution (MariaDB error
-// 2005, unknown host) rather than at connect (2003) while the VPN is down.
-// TestFailoverOnPremDNSNeedsTheTunnel shows the first case.
+// CHILD SA gone onprem-gw has no route to 10.20.0.0/16, and its ICMP net
+// unreachable is a soft error that a UDP socket never reports, so a lookup
+// waits out resolv.conf's timeout:1 × attempts:2 (2 s, glibc and Go) and
+// fails (EAI_AGAIN, "Temporary failure in name resolution"; Go: i/o
+// timeout; dig: "no servers could be reached"); a silent WAN does the same.
+// A replica whose source is a name therefore fails each reconnect at name
+// resolution (MariaDB error 2005, unknown host), 2 s into it, rather than at
+// connect (2003) while the VPN is down.
+// TestFailoverOnPremDNSNeedsTheTunnel measures it.
 
 // Names and timings of the failover lab's DNS.
 const (
