@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the embedded lab needs, only when missing.
+# Installs the Debian packages the embedded lab needs, only when missing
+# (unbound: the failover lab's aws-dns; bind9-dnsutils: dig, for its tests).
 # Usage: scripts/deps.sh [--check]   (--check: report, install nothing)
 set -euo pipefail
-pkgs=(strongswan-charon strongswan-swanctl libcharon-extra-plugins mariadb-server mariadb-client iproute2 nftables util-linux debootstrap openssh-server sudo)
+pkgs=(strongswan-charon strongswan-swanctl libcharon-extra-plugins mariadb-server mariadb-client iproute2 nftables util-linux debootstrap openssh-server sudo unbound bind9-dnsutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -25,6 +25,9 @@ type Options struct {
 	Log     *slog.Logger
 	// Timeout bounds the whole Up (default 60 s).
 	Timeout time.Duration
+	// Failover adds the failover drills' hosts (aws-db2, aws-dns, aws-app,
+	// peer-app; see failover.go). netns backend only.
+	Failover bool
 }
 
 // preflighter is the optional ability of a backend to check its own
@@ -82,6 +85,11 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Failover {
+		if err := checkFailover(dir, b); err != nil {
+			return nil, err
+		}
+	}
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = 60 * time.Second
@@ -133,14 +141,29 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 			return nil, err
 		}
 	}
+	if opts.Failover {
+		if err := planFailover(info, rec); err != nil {
+			return nil, err
+		}
+	}
 	t0 := time.Now()
 	if err := b.Provision(ctx, info, rec); err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
+	}
+	if opts.Failover {
+		if err := provisionFailover(ctx, info, rec); err != nil {
+			return nil, fmt.Errorf("lab up: failover hosts: %w", err)
+		}
 	}
 	log.Debug("lab provisioned", "backend", b.Name(), "took", time.Since(t0))
 	t1 := time.Now()
 	if err := configure(ctx, info, sec); err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
+	}
+	if opts.Failover {
+		if err := configureFailover(ctx, info, sec); err != nil {
+			return nil, fmt.Errorf("lab up: failover hosts: %w", err)
+		}
 	}
 	log.Debug("lab configured", "took", time.Since(t1))
 	if err := rec.Record(func(i *Info) { i.Phase = PhaseUp }); err != nil {

@@ -312,6 +312,8 @@ func (b NetnsBackend) Teardown(ctx context.Context, info *Info) error {
 		}()
 	}
 	wg.Wait()
+	// The failover lab's /etc/netns/<ns> dirs (resolv.conf), by lab id.
+	errs = append(errs, sweepEtcNetns(info.ID))
 	return errors.Join(errs...)
 }
 

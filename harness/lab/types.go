@@ -40,6 +40,9 @@ type Info struct {
 	Sites     map[string]*Site `json:"sites"`
 	Timings   Timings          `json:"timings"`
 	Resources Resources        `json:"resources"`
+	// Failover is the failover drills' extension (Options.Failover); nil on
+	// a four-host lab.
+	Failover *FailoverInfo `json:"failover,omitempty"`
 }
 
 // Site is one side of the VPN: a gateway and a database behind it.
