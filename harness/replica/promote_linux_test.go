@@ -236,7 +236,10 @@ type writer struct {
 	outages   []time.Duration
 }
 
-func (w *writer) run(ctx context.Context, every time.Duration) {
+// run writes until stop is closed; stop is only looked at between writes,
+// so that no write is left with an unknown outcome (a write cancelled in
+// flight may still commit).
+func (w *writer) run(ctx context.Context, stop <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for seq := int64(1); ; seq++ {
@@ -270,7 +273,7 @@ func (w *writer) run(ctx context.Context, every time.Duration) {
 		}
 		w.mu.Unlock()
 		select {
-		case <-ctx.Done():
+		case <-stop:
 			return
 		case <-t.C:
 		}
@@ -415,9 +418,11 @@ func TestSwitchoverMariaDB(t *testing.T) {
 	t.Run("switchover and back under writes", func(t *testing.T) {
 		w := &writer{refused: map[string]int{}}
 		w.primary.Store(db1)
-		wctx, stop := context.WithCancel(ctx)
+		stopWriter := make(chan struct{})
+		var stopOnce sync.Once
+		stop := func() { stopOnce.Do(func() { close(stopWriter) }) }
 		done := make(chan struct{})
-		go func() { w.run(wctx, 2*time.Millisecond); close(done) }()
+		go func() { w.run(ctx, stopWriter, 2*time.Millisecond); close(done) }()
 		defer func() { stop(); <-done }()
 		waitAcked := func(n int) {
 			t.Helper()
@@ -428,6 +433,23 @@ func TestSwitchoverMariaDB(t *testing.T) {
 					return got >= n, fmt.Sprintf("%d", got), nil
 				}))
 		}
+		// At no sampled instant are db1 and db2 both writable.
+		var samples, both atomic.Int64
+		sctx, stopSampling := context.WithCancel(ctx)
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for sctx.Err() == nil {
+				ro1, err1 := db1.root.ReadOnly(sctx)
+				ro2, err2 := db2.root.ReadOnly(sctx)
+				if err1 == nil && err2 == nil {
+					samples.Add(1)
+					if !ro1 && !ro2 {
+						both.Add(1)
+					}
+				}
+			}
+		}()
 		waitAcked(20)
 		over := switchover(t, ctx, db1, db2, []*topoServer{db3}, w)
 		t.Logf("failover db1 -> db2: %s", over)
@@ -437,6 +459,11 @@ func TestSwitchoverMariaDB(t *testing.T) {
 		waitAcked(20)
 		stop()
 		<-done
+		stopSampling()
+		<-sampled
+		t.Logf("read_only of db1 and db2 sampled %d times: both writable %d times", samples.Load(), both.Load())
+		assert.Positive(t, samples.Load())
+		assert.Zero(t, both.Load(), "two writable servers")
 
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -533,4 +560,27 @@ func (w *writer) ackedN() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.acked)
+}
+
+// BenchmarkSwitchover is a planned switchover on three mariadbd with no
+// backlog, one direction per iteration (db1 -> db2, then back): the time
+// until the new primary is writable and until the whole topology is
+// switched (demote and repoint included; the replicas' IO thread Yes not).
+func BenchmarkSwitchover(b *testing.B) {
+	servers := startTopology(b, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	setupReplication(b, ctx, servers)
+	var writable, total time.Duration
+	for i := 0; b.Loop(); i++ {
+		old, cand := servers[0], servers[1]
+		if i%2 == 1 {
+			old, cand = cand, old
+		}
+		st := switchover(b, ctx, old, cand, servers[2:], nil)
+		writable += st.writable()
+		total += st.total()
+	}
+	b.ReportMetric(float64(writable.Microseconds())/1000/float64(b.N), "writable_ms/op")
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "switchover_ms/op")
 }
