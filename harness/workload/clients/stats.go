@@ -1,0 +1,109 @@
+package clients
+
+import (
+	"time"
+
+	"github.com/drdrill/drdrill/harness/workload"
+)
+
+// Server is the server a write reached.
+type Server struct {
+	// Addr is the IP:port the statement was sent to ("" if none was).
+	Addr string `json:"addr,omitempty"`
+	// ServerID and ReadOnly are @@server_id and @@read_only, read on the
+	// write's own connection right after it (Read); a connection the
+	// driver dropped (rejectReadOnly) or that died leaves them unread.
+	ServerID uint32 `json:"server_id,omitempty"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+	Read     bool   `json:"read"`
+}
+
+// Failure is one write that was not acknowledged.
+type Failure struct {
+	Seq    int64          `json:"seq"`
+	Phase  workload.Phase `json:"phase"`
+	SentAt time.Time      `json:"sent_at"`
+	At     time.Time      `json:"at"`
+	// Code is the server's error number (1290 read-only, …) or a client
+	// code (CodeCannotConnect, CodeUnknownHost, CodeServerGone, CodeLost).
+	Code int `json:"code"`
+	// Sent: the statement reached a server. Unknown: it may have been
+	// committed (entered as unknown in the ledger).
+	Sent    bool   `json:"sent"`
+	Unknown bool   `json:"unknown,omitempty"`
+	Err     string `json:"error"`
+	Server  Server `json:"server"`
+}
+
+// Ack is an acknowledged write.
+type Ack struct {
+	Seq    int64     `json:"seq"`
+	SentAt time.Time `json:"sent_at"`
+	AckAt  time.Time `json:"ack_at"`
+	Server Server    `json:"server"`
+}
+
+// Outage is one run of failed writes, from the last acknowledged write
+// before it to the first acknowledged after it.
+type Outage struct {
+	LastAckBefore time.Time   `json:"last_ack_before"` // zero: it failed from its first write
+	FirstFailure  Failure     `json:"first_failure"`
+	LastFailure   Failure     `json:"last_failure"`
+	Failures      int         `json:"failures"`
+	ErrorsByCode  map[int]int `json:"errors_by_code"`
+	Recovered     *Ack        `json:"recovered,omitempty"` // nil: still failing
+	// Duration is Recovered.AckAt - LastAckBefore; while unrecovered, up
+	// to LastFailure.At (a lower bound).
+	Duration time.Duration `json:"duration_ns"`
+	// Resolution is how far Duration can be from the true time writes were
+	// impossible: the gaps between the last ack and the next attempt, and
+	// between the last failure and the attempt that succeeded.
+	Resolution time.Duration `json:"resolution_ns"`
+}
+
+func (o *Outage) finish() {
+	from := o.LastAckBefore
+	if from.IsZero() {
+		from = o.FirstFailure.SentAt
+	}
+	if o.Recovered != nil {
+		o.Duration = o.Recovered.AckAt.Sub(from)
+		o.Resolution = o.FirstFailure.SentAt.Sub(from) + o.Recovered.SentAt.Sub(o.LastFailure.At)
+	} else {
+		o.Duration = o.LastFailure.At.Sub(from)
+		o.Resolution = o.FirstFailure.SentAt.Sub(from)
+	}
+	if o.Resolution < 0 {
+		o.Resolution = 0
+	}
+}
+
+// Stats is one client's record.
+type Stats struct {
+	Client   string      `json:"client"`
+	Profile  string      `json:"profile"`
+	Endpoint string      `json:"endpoint"`
+	Writer   int         `json:"writer"`
+	Expected Expectation `json:"expected"`
+
+	Attempts int `json:"attempts"`
+	Acked    int `json:"acked"`
+	Failed   int `json:"failed"`
+	Unknown  int `json:"unknown"`
+	// AckedByServer counts acknowledged writes by @@server_id (0: not read).
+	AckedByServer map[uint32]int `json:"acked_by_server"`
+	// FailuresByServer counts failures whose server was read.
+	FailuresByServer map[uint32]int `json:"failures_by_server"`
+	ErrorsByCode     map[int]int    `json:"errors_by_code"`
+	FirstFailure     *Failure       `json:"first_failure,omitempty"`
+	LastFailure      *Failure       `json:"last_failure,omitempty"`
+	// Recovered is the first acknowledged write after the first failure.
+	Recovered *Ack `json:"recovered,omitempty"`
+	// WriteUnavailable is the first outage's Duration.
+	WriteUnavailable time.Duration `json:"write_unavailable_ns"`
+	Outages          []Outage      `json:"outages"`
+	// FailingAtEnd: the last write failed (an outage still in progress).
+	FailingAtEnd bool   `json:"failing_at_end"`
+	Lookups      int    `json:"lookups"` // DNS lookups made
+	LastResolved string `json:"last_resolved,omitempty"`
+}
