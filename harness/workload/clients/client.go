@@ -140,7 +140,7 @@ func New(cfg Config) (*Client, error) {
 	c.phase.Store(workload.PhaseBefore)
 	c.st = Stats{Client: cfg.Name, Profile: cfg.Profile.Name, Endpoint: c.endpoint, Writer: cfg.Writer,
 		Expected: cfg.Profile.Expect(c.endpoint), AckedByServer: map[uint32]int{}, ErrorsByCode: map[int]int{},
-		FailuresByServer: map[uint32]int{}}
+		FailuresByServer: map[uint32]int{}, FailuresByAddr: map[string]int{}}
 	return c, nil
 }
 
@@ -157,6 +157,13 @@ func (e *resolveError) Error() string { return e.err.Error() }
 func (e *resolveError) Unwrap() error { return e.err }
 
 type dialError struct{ err error }
+
+// validationError is a pooled connection that failed its validation
+// query (after the retries): the write was never sent.
+type validationError struct{ err error }
+
+func (e *validationError) Error() string { return "validation query: " + e.err.Error() }
+func (e *validationError) Unwrap() error { return e.err }
 
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
@@ -201,13 +208,18 @@ func (c *Client) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 // with validated connections: "opened before the fault") and starts
 // writing every Interval until Stop or ctx ends.
 func (c *Client) Start(ctx context.Context) error {
+	if c.db != nil {
+		return fmt.Errorf("client %s: started twice", c.cfg.Name)
+	}
 	p := c.cfg.Profile
 	if p.Resolve == ResolveOnce {
 		ip, err := c.resolve(ctx)
 		if err != nil {
 			return fmt.Errorf("client %s: %w", c.cfg.Name, err)
 		}
+		c.resolveMu.Lock()
 		c.cached = ip
+		c.resolveMu.Unlock()
 	}
 	mc := mysql.NewConfig()
 	mc.User, mc.Passwd = c.cfg.User, c.cfg.Password
@@ -326,7 +338,7 @@ func (c *Client) conn(ctx context.Context) (*sql.Conn, error) {
 			break
 		}
 	}
-	return nil, err
+	return nil, &validationError{err}
 }
 
 func discard(sc *sql.Conn) {
@@ -416,9 +428,14 @@ func (c *Client) record(seq int64, phase workload.Phase, sent time.Time, sc *sql
 	var me *mysql.MySQLError
 	var re *resolveError
 	var de *dialError
+	var ve *validationError
 	switch {
 	case errors.As(err, &me):
-		f.Code, f.Sent = int(me.Number), true
+		// A refused insert, or a refused connection or validation query
+		// (1045, 1040, ...): then the insert was never sent.
+		f.Code, f.Sent = int(me.Number), gotConn
+	case errors.As(err, &ve):
+		f.Code = CodeLost // the connection failed its validation: the insert was not sent
 	case errors.As(err, &re):
 		f.Code = CodeUnknownHost
 	case errors.As(err, &de):
@@ -457,6 +474,9 @@ func (c *Client) record(seq int64, phase workload.Phase, sent time.Time, sc *sql
 	if f.Server.Read {
 		c.st.FailuresByServer[f.Server.ServerID]++
 	}
+	if f.Server.Addr != "" {
+		c.st.FailuresByAddr[f.Server.Addr]++
+	}
 	if len(c.failures) < MaxFailuresKept {
 		c.failures = append(c.failures, f)
 	}
@@ -491,6 +511,7 @@ func (c *Client) Stats() Stats {
 	s.AckedByServer = cloneMap(c.st.AckedByServer)
 	s.ErrorsByCode = cloneMap(c.st.ErrorsByCode)
 	s.FailuresByServer = cloneMap(c.st.FailuresByServer)
+	s.FailuresByAddr = cloneMap(c.st.FailuresByAddr)
 	s.Outages = append([]Outage(nil), c.st.Outages...)
 	if c.out != nil {
 		o := *c.out

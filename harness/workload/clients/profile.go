@@ -174,7 +174,11 @@ func (p Profile) Expect(endpoint string) Expectation {
 	case p.Resolve == ResolveOnce:
 		return Expectation{true, fmt.Sprintf("it resolved %s once at start and every new connection goes to that cached address", endpoint)}
 	case p.Pooling == PoolLongLived && !p.RejectReadOnly:
-		return Expectation{true, fmt.Sprintf("its connections were opened before the failover and never re-resolved %s (a read-only server passes %q)", endpoint, p.ValidationQuery)}
+		why := fmt.Sprintf("its connections were opened before the failover and never re-resolved %s", endpoint)
+		if p.ValidationQuery != "" {
+			why += fmt.Sprintf(" (a read-only server passes %q)", p.ValidationQuery)
+		}
+		return Expectation{true, why}
 	case p.Pooling == PoolLongLived:
 		return Expectation{false, fmt.Sprintf("a write refused as read-only drops its connection, and the next connection re-resolves %s", endpoint)}
 	default:

@@ -1,6 +1,9 @@
 package clients
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/drdrill/drdrill/harness/workload"
@@ -55,9 +58,11 @@ type Outage struct {
 	// Duration is Recovered.AckAt - LastAckBefore; while unrecovered, up
 	// to LastFailure.At (a lower bound).
 	Duration time.Duration `json:"duration_ns"`
-	// Resolution is how far Duration can be from the true time writes were
-	// impossible: the gaps between the last ack and the next attempt, and
-	// between the last failure and the attempt that succeeded.
+	// Resolution is how precisely each end is known: the larger of the
+	// gap between the last ack and the first failed attempt's start, and
+	// the gap between the last failure and the start of the attempt that
+	// succeeded (at most about one Interval each). Duration exceeds the
+	// time writes were truly impossible by at most twice this.
 	Resolution time.Duration `json:"resolution_ns"`
 }
 
@@ -66,12 +71,12 @@ func (o *Outage) finish() {
 	if from.IsZero() {
 		from = o.FirstFailure.SentAt
 	}
+	o.Resolution = o.FirstFailure.SentAt.Sub(from)
 	if o.Recovered != nil {
 		o.Duration = o.Recovered.AckAt.Sub(from)
-		o.Resolution = o.FirstFailure.SentAt.Sub(from) + o.Recovered.SentAt.Sub(o.LastFailure.At)
+		o.Resolution = max(o.Resolution, o.Recovered.SentAt.Sub(o.LastFailure.At))
 	} else {
 		o.Duration = o.LastFailure.At.Sub(from)
-		o.Resolution = o.FirstFailure.SentAt.Sub(from)
 	}
 	if o.Resolution < 0 {
 		o.Resolution = 0
@@ -94,9 +99,12 @@ type Stats struct {
 	AckedByServer map[uint32]int `json:"acked_by_server"`
 	// FailuresByServer counts failures whose server was read.
 	FailuresByServer map[uint32]int `json:"failures_by_server"`
-	ErrorsByCode     map[int]int    `json:"errors_by_code"`
-	FirstFailure     *Failure       `json:"first_failure,omitempty"`
-	LastFailure      *Failure       `json:"last_failure,omitempty"`
+	// FailuresByAddr counts failures by the address the statement was
+	// sent to (known also when the driver dropped the connection).
+	FailuresByAddr map[string]int `json:"failures_by_addr"`
+	ErrorsByCode   map[int]int    `json:"errors_by_code"`
+	FirstFailure   *Failure       `json:"first_failure,omitempty"`
+	LastFailure    *Failure       `json:"last_failure,omitempty"`
 	// Recovered is the first acknowledged write after the first failure.
 	Recovered *Ack `json:"recovered,omitempty"`
 	// WriteUnavailable is the first outage's Duration.
@@ -106,4 +114,58 @@ type Stats struct {
 	FailingAtEnd bool   `json:"failing_at_end"`
 	Lookups      int    `json:"lookups"` // DNS lookups made
 	LastResolved string `json:"last_resolved,omitempty"`
+}
+
+// Diagnosis is one line on the client's longest outage: how many writes
+// were refused, with which codes, by which server, for how long, until
+// what, and the cause its profile names. failback is when the drill failed
+// back (zero: none): a client that wrote again only after it was stuck.
+// name labels a server (nil: its address and server_id).
+func (s Stats) Diagnosis(failback time.Time, name func(Server) string) string {
+	if name == nil {
+		name = func(sv Server) string {
+			switch {
+			case sv.Read:
+				return fmt.Sprintf("%s (server_id %d)", sv.Addr, sv.ServerID)
+			case sv.Addr != "":
+				return sv.Addr
+			}
+			return "no server"
+		}
+	}
+	if len(s.Outages) == 0 {
+		return fmt.Sprintf("%s: no write refused (%d acknowledged)", s.Client, s.Acked)
+	}
+	o := s.Outages[0]
+	for _, x := range s.Outages[1:] {
+		if x.Duration > o.Duration {
+			o = x
+		}
+	}
+	codes := make([]int, 0, len(o.ErrorsByCode))
+	for c := range o.ErrorsByCode {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	var cs []string
+	for _, c := range codes {
+		cs = append(cs, fmt.Sprintf("%d×%d", c, o.ErrorsByCode[c]))
+	}
+	srv := name(o.LastFailure.Server)
+	if o.LastFailure.Server.Read && o.LastFailure.Server.ReadOnly {
+		srv += " (read-only)"
+	}
+	until, stuck := "and still refused when it stopped", true
+	switch {
+	case o.Recovered != nil && !failback.IsZero() && o.Recovered.AckAt.After(failback):
+		until = "until failback (it wrote again on " + name(o.Recovered.Server) + ")"
+	case o.Recovered != nil:
+		until, stuck = "until it wrote again on "+name(o.Recovered.Server), false
+	}
+	exp := "as its profile expects: "
+	if stuck != s.Expected.Stuck {
+		exp = "NOT as its profile expects: "
+	}
+	return fmt.Sprintf("%s: %d writes refused (%s) by %s for %.3f s, %s; %s%s",
+		s.Client, o.Failures, strings.Join(cs, ", "), srv, o.Duration.Seconds(), until, exp, s.Expected.Why)
 }

@@ -121,8 +121,13 @@ func TestOutageFinish(t *testing.T) {
 	}
 	o.Recovered = &Ack{SentAt: ms(511), AckAt: ms(512)}
 	o.finish()
-	if o.Duration != 512*time.Millisecond || o.Resolution != 20*time.Millisecond {
-		t.Errorf("recovered: %v (resolution %v), want 512ms (20ms)", o.Duration, o.Resolution)
+	if o.Duration != 512*time.Millisecond || o.Resolution != 10*time.Millisecond {
+		t.Errorf("recovered: %v (resolution %v), want 512ms (10ms)", o.Duration, o.Resolution)
+	}
+	o.Recovered = &Ack{SentAt: ms(531), AckAt: ms(532)}
+	o.finish()
+	if o.Resolution != 30*time.Millisecond {
+		t.Errorf("late recovery attempt: resolution %v, want 30ms", o.Resolution)
 	}
 }
 
