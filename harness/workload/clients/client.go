@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"regexp"
 	"strconv"
@@ -156,7 +158,10 @@ type resolveError struct{ err error }
 func (e *resolveError) Error() string { return e.err.Error() }
 func (e *resolveError) Unwrap() error { return e.err }
 
-type dialError struct{ err error }
+type dialError struct {
+	addr string
+	err  error
+}
 
 // validationError is a pooled connection that failed its validation
 // query (after the retries): the write was never sent.
@@ -199,7 +204,7 @@ func (c *Client) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	addr := net.JoinHostPort(ip, strconv.Itoa(c.cfg.Port))
 	nc, err := c.cfg.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, &dialError{err}
+		return nil, &dialError{addr, err}
 	}
 	return &tracedConn{Conn: nc, w: &c.wire, addr: addr}, nil
 }
@@ -228,6 +233,9 @@ func (c *Client) Start(ctx context.Context) error {
 	mc.RejectReadOnly = p.RejectReadOnly
 	mc.InterpolateParams = true // one round trip per write, like most ORMs' drivers
 	mc.Timeout = c.cfg.Timeout
+	// The driver would log each broken connection to stderr; every
+	// failure is in the client's record instead.
+	mc.Logger = mysql.Logger(log.New(io.Discard, "", 0))
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {
 		return fmt.Errorf("client %s: %w", c.cfg.Name, err)
@@ -440,6 +448,7 @@ func (c *Client) record(seq int64, phase workload.Phase, sent time.Time, sc *sql
 		f.Code = CodeUnknownHost
 	case errors.As(err, &de):
 		f.Code = CodeCannotConnect
+		f.Server.Addr = de.addr
 	case errors.Is(err, driver.ErrBadConn) && wireErrno != 0:
 		// rejectReadOnly: the server refused it; the driver closed the
 		// connection and said ErrBadConn.

@@ -97,6 +97,7 @@ func makeNet(t *testing.T) (srv, cli string) {
 type db struct {
 	ip, socket string
 	root       *sql.DB
+	kill       func() // SIGKILL, and wait for the exit
 }
 
 func startDB(t *testing.T, ns, ip string, serverID int) *db {
@@ -146,7 +147,8 @@ performance_schema=OFF
 		t.Fatalf("start mariadbd: %v", err)
 	}
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	s.kill = func() { _ = cmd.Process.Kill(); <-exited }
+	t.Cleanup(s.kill)
 	s.root, err = sql.Open("mysql", "root@unix("+s.socket+")/")
 	if err != nil {
 		t.Fatal(err)
@@ -276,27 +278,33 @@ func startDNS(t *testing.T, ns string, d *dnsServer) {
 	t.Cleanup(func() { _ = srv.Shutdown(); <-served })
 }
 
+// labEnv is the test's network with db1 writable, db2 read-only, the DNS
+// server's writer name on db1, and a dialer and resolver for the clients'
+// namespace.
+func labEnv(t *testing.T) (db1, db2 *db, d *dnsServer, nd *NetnsDialer, res *NamespaceResolver, cliNS string) {
+	needRoot(t)
+	srvNS, cliNS := makeNet(t)
+	start := time.Now()
+	db1, db2 = startDB(t, srvNS, ipDB1, 1), startDB(t, srvNS, ipDB2, 2)
+	t.Logf("two mariadbds up in %v", time.Since(start).Round(time.Millisecond))
+	db2.setReadOnly(t, true)
+	d = &dnsServer{writer: "db1.cluster.lab.", a: map[string]string{"db1.cluster.lab.": ipDB1, "db2.cluster.lab.": ipDB2}}
+	startDNS(t, srvNS, d)
+	var err error
+	if nd, err = NewNetnsDialer(cliNS); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = NewNamespaceResolver(nd, ipDNS); err != nil {
+		t.Fatal(err)
+	}
+	return db1, db2, d, nd, res, cliNS
+}
+
 // TestFailoverProfiles flips writer.cluster.lab from db1 to db2 (db1 made
 // read-only first, as a planned failover does) under the five built-in
 // clients running inside their own namespace, then fails back.
 func TestFailoverProfiles(t *testing.T) {
-	needRoot(t)
-	srvNS, cliNS := makeNet(t)
-	start := time.Now()
-	db1, db2 := startDB(t, srvNS, ipDB1, 1), startDB(t, srvNS, ipDB2, 2)
-	t.Logf("two mariadbds up in %v", time.Since(start).Round(time.Millisecond))
-	db2.setReadOnly(t, true)
-	d := &dnsServer{writer: "db1.cluster.lab.", a: map[string]string{"db1.cluster.lab.": ipDB1, "db2.cluster.lab.": ipDB2}}
-	startDNS(t, srvNS, d)
-
-	nd, err := NewNetnsDialer(cliNS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := NewNamespaceResolver(nd, ipDNS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db1, db2, d, nd, res, cliNS := labEnv(t)
 	ctx := context.Background()
 	if ips, err := res.LookupIPv4(ctx, "writer.cluster.lab"); err != nil || len(ips) != 1 || ips[0].String() != ipDB1 {
 		t.Fatalf("resolve writer.cluster.lab from %s: %v %v, want %s", cliNS, ips, err, ipDB1)
@@ -515,4 +523,67 @@ func checkRaw(rc interface{ Control(func(uintptr)) error }, ino uint64) error {
 		return cerr
 	}
 	return err
+}
+
+// TestCrashedWriter is the unplanned failover: db1 killed, db2 promoted,
+// the name flipped. A pinned pool recovers here (its validation query
+// fails on the dead connections, and the new ones re-resolve): what pins
+// it in a planned failover is a demoted writer that still answers. A
+// dns-cached client is refused at the dead address (2003).
+func TestCrashedWriter(t *testing.T) {
+	db1, db2, d, nd, res, _ := labEnv(t)
+	ctx := context.Background()
+	ledger := workload.NewLedger(workload.NewDrillID())
+	const interval = 10 * time.Millisecond
+	var pinned, cached *Client
+	for i, name := range []string{PoolPinned, DNSCached} {
+		cl, err := New(Config{Name: "cli/" + name, Profile: mustBuiltin(t, name), Cluster: "writer.cluster.lab",
+			User: appUser, Password: appPass, Dialer: nd, Resolver: res, Ledger: ledger, Writer: i + 1,
+			Interval: interval, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Stop() })
+		if name == PoolPinned {
+			pinned = cl
+		} else {
+			cached = cl
+		}
+	}
+	waitFor(t, "both clients to write 10 rows", func() bool { return pinned.Stats().Acked >= 10 && cached.Stats().Acked >= 10 })
+	killed := time.Now()
+	db1.kill()
+	waitForSeen(t, "both clients to fail on the dead writer", 5*time.Second, func() (bool, string) {
+		p, c := pinned.Stats(), cached.Stats()
+		return p.LastFailure != nil && c.LastFailure != nil, fmt.Sprint(p.ErrorsByCode, c.ErrorsByCode)
+	})
+	db2.setReadOnly(t, false)
+	d.flip("db2.cluster.lab.")
+	waitForSeen(t, "pool-pinned to write on db2", 5*time.Second, func() (bool, string) {
+		st := pinned.Stats()
+		return st.AckedByServer[2] > 0, fmt.Sprint(st.ErrorsByCode)
+	})
+	// dns-cached keeps failing at the dead address for 200 ms more.
+	held := time.Now()
+	waitForSeen(t, "dns-cached to fail for 200 ms after the flip", 5*time.Second, func() (bool, string) {
+		lf := cached.Stats().LastFailure
+		return lf.At.Sub(held) > 200*time.Millisecond, lf.Err
+	})
+	p, c := pinned.Stop(), cached.Stop()
+	t.Log(p.Diagnosis(time.Time{}, nil))
+	t.Log(c.Diagnosis(time.Time{}, nil))
+	t.Logf("pool-pinned: unavailable %v from the kill's last ack; codes %v; dns-cached codes %v; unknown outcomes %d (in flight when killed)",
+		p.WriteUnavailable.Round(time.Millisecond), p.ErrorsByCode, c.ErrorsByCode, len(ledger.Unknown()))
+	if p.FailingAtEnd || p.Recovered == nil || p.Recovered.Server.ServerID != 2 {
+		t.Errorf("pool-pinned did not recover on db2 after a crash: %+v", p)
+	}
+	if !c.FailingAtEnd || c.AckedByServer[2] != 0 || c.LastFailure.Code != CodeCannotConnect || c.LastFailure.Sent || c.LastFailure.Server.Addr != ipDB1+":3306" {
+		t.Errorf("dns-cached: want stuck with 2003 (unsent) at the dead address: %+v", c.LastFailure)
+	}
+	if p.FirstFailure.At.Before(killed) {
+		t.Errorf("pool-pinned failed before the kill: %+v", p.FirstFailure)
+	}
 }

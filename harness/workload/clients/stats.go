@@ -11,7 +11,9 @@ import (
 
 // Server is the server a write reached.
 type Server struct {
-	// Addr is the IP:port the statement was sent to ("" if none was).
+	// Addr is the IP:port the write's statements were sent to, or that a
+	// failed connection was dialled to ("" if neither: the name did not
+	// resolve).
 	Addr string `json:"addr,omitempty"`
 	// ServerID and ReadOnly are @@server_id and @@read_only, read on the
 	// write's own connection right after it (Read); a connection the
