@@ -37,7 +37,7 @@ const (
 	testTTL   = 1 // seconds, the flip's TTL
 )
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: namespaces and mariadbd (skipped under -short)")
@@ -52,7 +52,7 @@ func needRoot(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, argv ...string) {
+func run(t testing.TB, argv ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -63,7 +63,7 @@ func run(t *testing.T, argv ...string) {
 
 // makeNet creates the two namespaces and the veth pair; t.Cleanup deletes
 // them (the veth goes with them) and checks they are gone.
-func makeNet(t *testing.T) (srv, cli string) {
+func makeNet(t testing.TB) (srv, cli string) {
 	t.Helper()
 	var b [3]byte
 	_, _ = rand.Read(b[:])
@@ -256,7 +256,7 @@ func (d *dnsServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 // startDNS serves d on ipDNS:53 inside ns (the socket made in it).
-func startDNS(t *testing.T, ns string, d *dnsServer) {
+func startDNS(t testing.TB, ns string, d *dnsServer) {
 	t.Helper()
 	nd, err := NewNetnsDialer(ns)
 	if err != nil {

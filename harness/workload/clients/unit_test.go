@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/workload"
 )
@@ -254,5 +256,35 @@ func waitForSeen(t *testing.T, what string, timeout time.Duration, cond func() (
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A target file names its own app's behaviour with the same fields.
+func TestProfileFromYAML(t *testing.T) {
+	src := `
+name: orders-api
+endpoint: cluster
+resolve: per-connection
+pooling: long-lived
+pool_size: 10
+validation_query: SELECT 1
+`
+	var p Profile
+	dec := yaml.NewDecoder(strings.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Expect("writer.prod"); !e.Stuck || !strings.Contains(e.Why, "never re-resolved writer.prod") {
+		t.Errorf("orders-api (a TypeORM-like pool): %+v, want stuck", e)
+	}
+	var q Profile
+	dec = yaml.NewDecoder(strings.NewReader(src + "reject_readonly: true\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&q); err == nil {
+		t.Error("a misspelt field (reject_readonly) was accepted")
 	}
 }
