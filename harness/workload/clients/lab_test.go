@@ -587,3 +587,47 @@ func TestCrashedWriter(t *testing.T) {
 		t.Errorf("pool-pinned failed before the kill: %+v", p.FirstFailure)
 	}
 }
+
+// The resolver's failing paths, from inside the namespace: an unknown name
+// (NXDOMAIN), a name with no address, and a server that never answers
+// (asked again per attempt until the lookup's deadline, then an error).
+func TestNamespaceResolver(t *testing.T) {
+	needRoot(t)
+	srv, cli := makeNet(t)
+	startDNS(t, srv, &dnsServer{writer: "db9.cluster.lab.", a: map[string]string{"db1.cluster.lab.": ipDB1}})
+	nd, err := NewNetnsDialer(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := NewNamespaceResolver(nd, ipDNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if ips, err := res.LookupIPv4(ctx, "db1.cluster.lab"); err != nil || len(ips) != 1 || !ips[0].Equal(net.ParseIP(ipDB1)) {
+		t.Errorf("db1.cluster.lab: %v %v", ips, err)
+	}
+	if _, err := res.LookupIPv4(ctx, "nosuch.cluster.lab"); err == nil || !strings.Contains(err.Error(), "NXDOMAIN") {
+		t.Errorf("unknown name: %v, want NXDOMAIN", err)
+	}
+	// writer.cluster.lab points at db9, which has no record: the server
+	// says NXDOMAIN for the chain's end.
+	if _, err := res.LookupIPv4(ctx, "writer.cluster.lab"); err == nil {
+		t.Error("a CNAME to a name without an address resolved")
+	}
+	silent, err := NewNamespaceResolver(nd, netPrefix+"99")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent.Attempt = 100 * time.Millisecond
+	tctx, cancel := context.WithTimeout(ctx, 350*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = silent.LookupIPv4(tctx, "db1.cluster.lab")
+	if took := time.Since(start); err == nil || took < 300*time.Millisecond || took > 2*time.Second {
+		t.Errorf("a server that never answers: %v after %v, want an error at the 350 ms deadline", err, took)
+	}
+	if _, err := NewNamespaceResolver(nd, "dns.example"); err == nil {
+		t.Error("a DNS server given by name was accepted")
+	}
+}

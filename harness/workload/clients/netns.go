@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"syscall"
+	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -143,13 +146,21 @@ func socketInNamespace(fd int, ino uint64) error {
 }
 
 // NamespaceResolver asks one DNS server, over sockets from its Dialer (a
-// NetnsDialer: the query leaves from inside the namespace). It keeps no
-// cache: every lookup is a query, so answers are as fresh as the server's
-// TTL allows.
+// NetnsDialer: the query leaves from inside the namespace). It sends its own
+// queries (no /etc/hosts, no resolv.conf search list or options of this
+// machine: only the server) and keeps no cache: every lookup is a query,
+// so answers are as fresh as the server gives them.
 type NamespaceResolver struct {
 	Server string // "IP:53"
-	r      *net.Resolver
+	// Attempt bounds one query (DefaultDNSAttempt if 0); a lost UDP
+	// answer is asked again until the lookup's context ends.
+	Attempt time.Duration
+	d       Dialer
 }
+
+// DefaultDNSAttempt is how long a query waits for its answer before it is
+// sent again.
+const DefaultDNSAttempt = 500 * time.Millisecond
 
 // NewNamespaceResolver returns a resolver asking server (an IP address, with
 // or without a port) through d.
@@ -161,26 +172,97 @@ func NewNamespaceResolver(d Dialer, server string) (*NamespaceResolver, error) {
 	if net.ParseIP(host) == nil {
 		return nil, fmt.Errorf("DNS server %q: want an IP address", server)
 	}
-	nr := &NamespaceResolver{Server: server}
-	nr.r = &net.Resolver{PreferGo: true, StrictErrors: true,
-		// The Go resolver dials the servers of this machine's resolv.conf:
-		// every query goes to Server instead, from the namespace.
-		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, server)
-		}}
-	return nr, nil
+	if d == nil {
+		return nil, errors.New("DNS server " + server + ": no Dialer")
+	}
+	return &NamespaceResolver{Server: server, d: d}, nil
 }
 
-// LookupIPv4 resolves name (followed through CNAMEs) to its A records. The
-// name is made absolute so that no search domain is appended.
+// LookupIPv4 resolves name to its A records, following the CNAMEs in the
+// answer (writer.cluster.lab → the instance's name → its address).
 func (n *NamespaceResolver) LookupIPv4(ctx context.Context, name string) ([]net.IP, error) {
-	fq := name
-	if len(fq) > 0 && fq[len(fq)-1] != '.' {
-		fq += "."
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 	}
-	ips, err := n.r.LookupIP(ctx, "ip4", fq)
+	fq := dns.Fqdn(name)
+	q := new(dns.Msg)
+	q.SetQuestion(fq, dns.TypeA)
+	attempt := n.Attempt
+	if attempt <= 0 {
+		attempt = DefaultDNSAttempt
+	}
+	var r *dns.Msg
+	var err error
+	for network := "udp"; ; {
+		r, err = n.exchange(ctx, network, q, attempt)
+		if err == nil && r.Truncated && network == "udp" {
+			network = "tcp"
+			continue
+		}
+		var ne net.Error
+		if err != nil && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+			continue // the answer was lost: ask again
+		}
+		break
+	}
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s via %s: %w", name, n.Server, err)
 	}
+	if r.Rcode != dns.RcodeSuccess {
+		return nil, fmt.Errorf("resolve %s via %s: %s", name, n.Server, dns.RcodeToString[r.Rcode])
+	}
+	target := fq
+	for range 8 {
+		next := ""
+		for _, rr := range r.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, target) {
+				next = c.Target
+			}
+		}
+		if next == "" {
+			break
+		}
+		target = next
+	}
+	var ips []net.IP
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok && strings.EqualFold(a.Hdr.Name, target) {
+			ips = append(ips, a.A)
+		}
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("resolve %s via %s: no A record (for %s)", name, n.Server, target)
+	}
 	return ips, nil
+}
+
+// exchange sends q once over a new socket and reads the answer to it.
+func (n *NamespaceResolver) exchange(ctx context.Context, network string, q *dns.Msg, attempt time.Duration) (*dns.Msg, error) {
+	actx, cancel := context.WithTimeout(ctx, attempt)
+	defer cancel()
+	nc, err := n.d.DialContext(actx, network, n.Server)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	dl, _ := actx.Deadline()
+	if err := nc.SetDeadline(dl); err != nil {
+		return nil, err
+	}
+	q.Id = dns.Id()
+	co := &dns.Conn{Conn: nc}
+	if err := co.WriteMsg(q); err != nil {
+		return nil, err
+	}
+	for {
+		r, err := co.ReadMsg()
+		if err != nil {
+			return nil, err
+		}
+		if r.Id == q.Id && r.Response {
+			return r, nil
+		} // else a stray answer: read on
+	}
 }
