@@ -462,10 +462,10 @@ func TestFailoverProfiles(t *testing.T) {
 	for _, c := range clients {
 		c.SetPhase(workload.PhaseAfter)
 	}
+	fb := time.Now() // the failback begins
 	db2.setReadOnly(t, true)
 	db1.setReadOnly(t, false)
 	d.flip("db1.cluster.lab.")
-	fb := time.Now()
 	waitForSeen(t, "every client to write after the failback", 5*time.Second, func() (bool, string) {
 		for _, c := range clients {
 			if st := c.Stats(); st.FailingAtEnd || st.LastFailure == nil || st.Acked == 0 {

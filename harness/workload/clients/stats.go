@@ -120,8 +120,10 @@ type Stats struct {
 
 // Diagnosis is one line on the client's longest outage: how many writes
 // were refused, with which codes, by which server, for how long, until
-// what, and the cause its profile names. failback is when the drill failed
-// back (zero: none): a client that wrote again only after it was stuck.
+// what, and the cause its profile names (its Expected, for a planned
+// failover). failback is when the drill began failing back (zero: none):
+// an outage that began before it and ended only after it was stuck until
+// failback; one that began after it is the failback's own.
 // name labels a server (nil: its address and server_id).
 func (s Stats) Diagnosis(failback time.Time, name func(Server) string) string {
 	if name == nil {
@@ -159,7 +161,7 @@ func (s Stats) Diagnosis(failback time.Time, name func(Server) string) string {
 	}
 	until, stuck := "and still refused when it stopped", true
 	switch {
-	case o.Recovered != nil && !failback.IsZero() && o.Recovered.AckAt.After(failback):
+	case o.Recovered != nil && !failback.IsZero() && o.FirstFailure.SentAt.Before(failback) && o.Recovered.AckAt.After(failback):
 		until = "until failback (it wrote again on " + name(o.Recovered.Server) + ")"
 	case o.Recovered != nil:
 		until, stuck = "until it wrote again on "+name(o.Recovered.Server), false

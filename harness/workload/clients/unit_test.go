@@ -288,3 +288,45 @@ validation_query: SELECT 1
 		t.Error("a misspelt field (reject_readonly) was accepted")
 	}
 }
+
+// Diagnosis says "until failback" only for an outage that spans the
+// failback's start, and flags a client that did not do what its profile
+// expects.
+func TestDiagnosis(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	db1 := Server{Addr: "10.20.11.123:3306", ServerID: 1, ReadOnly: true, Read: true}
+	db2 := Server{Addr: "10.20.12.45:3306", ServerID: 2, Read: true}
+	outage := func(from, to int, on Server) Outage {
+		o := Outage{LastAckBefore: ms(from), FirstFailure: Failure{SentAt: ms(from + 10), At: ms(from + 11), Code: 1290, Server: db1},
+			LastFailure: Failure{SentAt: ms(to - 20), At: ms(to - 19), Code: 1290, Server: db1}, Failures: 3, ErrorsByCode: map[int]int{1290: 3},
+			Recovered: &Ack{SentAt: ms(to - 1), AckAt: ms(to), Server: on}}
+		o.finish()
+		return o
+	}
+	pinned := Stats{Client: "peer-app/pool-pinned", Expected: mustBuiltin(t, PoolPinned).Expect("writer.cluster.lab"),
+		Outages: []Outage{outage(0, 21300, db1)}}
+	failback := ms(21000)
+	d := pinned.Diagnosis(failback, nil)
+	for _, want := range []string{"peer-app/pool-pinned: 3 writes refused (1290×3) by 10.20.11.123:3306 (server_id 1) (read-only) for 21.300 s",
+		"until failback", "; as its profile expects: its connections were opened before the failover and never re-resolved writer.cluster.lab"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diagnosis %q lacks %q", d, want)
+		}
+	}
+	// The same client writing again on the new writer before the failback
+	// did not do what its profile expects.
+	pinned.Outages = []Outage{outage(0, 300, db2)}
+	if d := pinned.Diagnosis(failback, nil); !strings.Contains(d, "NOT as its profile expects") || !strings.Contains(d, "until it wrote again on 10.20.12.45:3306") {
+		t.Errorf("a pinned pool that recovered by itself: %q", d)
+	}
+	// A fresh client's outage during the failback is its own, not stuck.
+	fresh := Stats{Client: "aws-app/fresh-per-write", Expected: mustBuiltin(t, FreshPerWrite).Expect("writer.cluster.lab"),
+		Outages: []Outage{outage(21005, 21040, db1)}}
+	if d := fresh.Diagnosis(failback, nil); strings.Contains(d, "NOT") || strings.Contains(d, "until failback") {
+		t.Errorf("an outage of the failback itself: %q", d)
+	}
+	if d := (Stats{Client: "x", Acked: 5}).Diagnosis(time.Time{}, nil); d != "x: no write refused (5 acknowledged)" {
+		t.Errorf("no outage: %q", d)
+	}
+}
