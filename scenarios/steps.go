@@ -149,7 +149,12 @@ func (d *Drill) RecoverWith(ctx context.Context, step string, recover func(conte
 	err := d.Env.Step(ctx, step, func(ctx context.Context) error {
 		d.RecoverStart = time.Now()
 		err := recover(ctx)
-		d.TunnelUpAt = time.Now()
+		// A step inside (a self-heal wait, the documented order) may have
+		// seen the tunnel healthy already: keep that instant, not the end
+		// of what followed it (over SSH the replica can be back first).
+		if d.TunnelUpAt.Before(d.RecoverStart) {
+			d.TunnelUpAt = time.Now()
+		}
 		return err
 	})
 	if err == nil {

@@ -68,6 +68,7 @@ func TestEveryDrillThroughATargetFile(t *testing.T) {
 
 func testDrillsThroughTargetFile(t *testing.T, via string) {
 	requireLab(t)
+	t.Setenv("XDG_STATE_HOME", t.TempDir()) // the journal of the target file's drills
 	t.Setenv("DRDRILL_BIN", buildDrdrill(t))
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() { lab.Down(context.Background(), dir, backends()) })
