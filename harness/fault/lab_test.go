@@ -188,7 +188,11 @@ func TestWANBlackholeDeadManLab(t *testing.T) {
 			var saw110 bool
 			for _, e := range seen {
 				t.Logf("replica error at %.2fs: %s", e.at.Sub(start).Seconds(), e.text)
-				if strings.Contains(e.text, "(101") || strings.Contains(e.text, "(113") {
+				// Only while the drop was in force: after the expiry the
+				// tunnel is being re-established and a reconnect may meet
+				// a gateway without its SA yet (seen once: 101 at 4.0 s,
+				// 1 s after a 3 s expiry).
+				if e.at.Before(expiredAt) && (strings.Contains(e.text, "(101") || strings.Contains(e.text, "(113")) {
 					t.Errorf("the replica saw an unreachable network: the WAN was not silent: %s", e.text)
 				}
 				saw110 = saw110 || strings.Contains(e.text, "(110")
