@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/drdrill/drdrill/harness/poll"
 )
 
 // provisionFailover makes the failover hosts in a netns lab whose four
@@ -75,34 +72,11 @@ func provisionFailover(ctx context.Context, info *Info, rec Recorder) error {
 			return err
 		}
 	}
-	pending := ds
-	err := poll.Until(ctx, "aws-db2's MySQL socket and aws-dns's unbound control socket to accept connections", 5*time.Millisecond, 20*time.Second,
-		func(context.Context) (bool, string, error) {
-			var still []daemon
-			var seen []string
-			for _, d := range pending {
-				select {
-				case <-exits[d.host]:
-					return false, "", &HostError{Host: d.host, Err: fmt.Errorf("%s exited during start", d.name), Log: d.log}
-				default:
-				}
-				c, err := net.DialTimeout("unix", d.sock, 100*time.Millisecond)
-				if err != nil {
-					still = append(still, d)
-					seen = append(seen, fmt.Sprintf("%s: %v", d.host, err))
-					continue
-				}
-				c.Close()
-			}
-			pending = still
-			return len(still) == 0, "not accepting yet: " + strings.Join(seen, "; "), nil
-		})
-	var te *poll.TimeoutError
-	if errors.As(err, &te) {
-		d := pending[0]
-		return &HostError{Host: d.host, Err: fmt.Errorf("socket %s did not accept connections in time: %w", d.sock, err), Log: d.log}
+	var socks []hostSocket
+	for _, d := range ds {
+		socks = append(socks, hostSocket{d.host, d.sock, d.log})
 	}
-	return err
+	return waitHostSockets(ctx, "aws-db2's MySQL socket and aws-dns's unbound control socket to accept connections", socks, exits)
 }
 
 // failoverNetwork makes the failover hosts' namespaces and links.

@@ -210,16 +210,24 @@ func replaceProcess(ps []Process, p Process) []Process {
 // waitSockets waits until every VICI and MySQL socket accepts a connection;
 // a daemon that exits first fails the wait at once, with its log.
 func waitSockets(ctx context.Context, info *Info, exits map[string]<-chan struct{}) error {
-	type sock struct{ host, path, log string }
-	var socks []sock
+	var socks []hostSocket
 	for _, s := range Sites {
 		d := filepath.Join(info.Dir, s)
-		socks = append(socks, sock{s + "-gw", info.Sites[s].Gateway.VICI, filepath.Join(d, "charon.log")},
-			sock{s + "-db", info.Sites[s].DB.Socket, filepath.Join(d, "mysqld.log")})
+		socks = append(socks, hostSocket{s + "-gw", info.Sites[s].Gateway.VICI, filepath.Join(d, "charon.log")},
+			hostSocket{s + "-db", info.Sites[s].DB.Socket, filepath.Join(d, "mysqld.log")})
 	}
+	return waitHostSockets(ctx, "every VICI and MySQL socket to accept connections", socks, exits)
+}
+
+// hostSocket is a daemon's unix socket on a lab host, and its log.
+type hostSocket struct{ host, path, log string }
+
+// waitHostSockets waits until every socket accepts connections; a daemon
+// that exits meanwhile (exits, by host) fails at once with its log.
+func waitHostSockets(ctx context.Context, what string, socks []hostSocket, exits map[string]<-chan struct{}) error {
 	pending := socks
-	err := poll.Until(ctx, "every VICI and MySQL socket to accept connections", 5*time.Millisecond, 20*time.Second, func(context.Context) (bool, string, error) {
-		var still []sock
+	err := poll.Until(ctx, what, 5*time.Millisecond, 20*time.Second, func(context.Context) (bool, string, error) {
+		var still []hostSocket
 		var seen []string
 		for _, s := range pending {
 			if ch, ok := exits[s.host]; ok {
