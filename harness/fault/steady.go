@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
@@ -70,7 +71,7 @@ const SteadyCatchUpMargin = 10 * time.Second
 // read once the threads run — each within a window derived from live
 // timings: the gateways' heal window, the replica's reconnect window (plus
 // SteadyCatchUpMargin to catch up). It repairs nothing; the error says what
-// was left. Recorded on tl as a note.
+// was left (the first part that is not steady). Recorded on tl as a note.
 func WaitSteady(ctx context.Context, t target.Target, tl *timeline.Timeline) error {
 	if err := target.Validate(t); err != nil {
 		return err
@@ -78,11 +79,39 @@ func WaitSteady(ctx context.Context, t target.Target, tl *timeline.Timeline) err
 	if tl == nil {
 		tl = timeline.New()
 	}
+	start := time.Now()
+	var pos string
+	st := ReadSteady(ctx, t, 0, SteadyCatchUpMargin, true, &pos)
+	switch {
+	case st.Tunnel != nil:
+		return fmt.Errorf("steady state: %w", st.Tunnel)
+	case st.Threads != nil:
+		return fmt.Errorf("steady state: %w", st.Threads)
+	case st.CaughtUp != nil:
+		return fmt.Errorf("steady state: replica not caught up: %w", st.CaughtUp)
+	}
+	tl.Add("harness", timeline.KindNote, timeline.Note{"event": "steady state", "detail": "tunnel healthy on both sides, replica IO/SQL Yes, caught up to " + pos,
+		"duration_ms": time.Since(start).Milliseconds()})
+	return nil
+}
+
+// ReadSteady waits for each part of steady state in turn, each within its
+// window: the tunnel within the gateways' heal window, the replica's IO and
+// SQL threads within reconnect (0: the replica's reconnect window read
+// now), its catch-up with the primary's position within reconnect plus
+// catchUp. It repairs nothing. With firstOnly it stops at the first part
+// that is not steady (the others stay nil: not looked at); else it looks
+// at the threads after a tunnel that did not come back, as a report does.
+// pos, when not nil, gets the primary's position waited for.
+func ReadSteady(ctx context.Context, t target.Target, reconnect, catchUp time.Duration, firstOnly bool, pos *string) check.SteadyState {
+	var s check.SteadyState
 	first, second := target.Primary(t), target.Replica(t)
 	heal := 10 * time.Second
-	if it, err := t.IKETimings(ctx); err == nil && it.HealWindow() > 0 {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if it, err := t.IKETimings(ictx); err == nil && it.HealWindow() > 0 {
 		heal = it.HealWindow()
 	}
+	cancel()
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, heal)
 	err := tunnel.WaitHealthy(wctx, 20*time.Millisecond, first.Side(), second.Side())
@@ -93,35 +122,42 @@ func WaitSteady(ctx context.Context, t target.Target, tl *timeline.Timeline) err
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		left := healthyNow(lctx, first.Side(), second.Side())
 		cancel()
+		s.Tunnel = err
 		if left != nil {
-			return fmt.Errorf("steady state: tunnel not healthy after %s: %w", time.Since(start).Round(time.Millisecond), left)
+			s.Tunnel = fmt.Errorf("tunnel not healthy after %s: %w", time.Since(start).Round(time.Millisecond), left)
 		}
-		return fmt.Errorf("steady state: %w", err)
+		if firstOnly {
+			return s
+		}
 	}
 	rep := second.DB
-	tm, err := rep.Timings(ctx)
-	if err != nil {
-		return fmt.Errorf("steady state: %w", err)
+	if reconnect <= 0 {
+		tm, err := rep.Timings(ctx)
+		if err != nil {
+			s.Threads = err
+			return s
+		}
+		reconnect = tm.ReconnectWindow()
 	}
-	window := tm.ReconnectWindow()
-	wctx, cancel = context.WithTimeout(ctx, window)
-	_, err = replica.WaitFor(wctx, rep, 20*time.Millisecond, "IO and SQL threads Yes", func(s replica.Status) bool {
-		return s.IO == replica.IOYes && s.SQLRunning
+	s.Window = heal + reconnect + catchUp
+	wctx, cancel = context.WithTimeout(ctx, reconnect)
+	_, s.Threads = replica.WaitFor(wctx, rep, 20*time.Millisecond, "IO and SQL threads Yes", func(st replica.Status) bool {
+		return st.IO == replica.IOYes && st.SQLRunning
 	})
 	cancel()
+	if s.Threads != nil {
+		return s
+	}
+	p, err := first.DB.PrimaryPosition(ctx)
 	if err != nil {
-		return fmt.Errorf("steady state: %w", err)
+		s.CaughtUp = fmt.Errorf("read the primary's position: %w", err)
+		return s
 	}
-	pos, err := first.DB.PrimaryPosition(ctx)
-	if err != nil {
-		return fmt.Errorf("steady state: %w", err)
+	if pos != nil {
+		*pos = p
 	}
-	if pos != "" {
-		if err := rep.WaitApplied(ctx, pos, window+SteadyCatchUpMargin); err != nil {
-			return fmt.Errorf("steady state: replica not caught up: %w", err)
-		}
+	if p != "" {
+		s.CaughtUp = rep.WaitApplied(ctx, p, reconnect+catchUp)
 	}
-	tl.Add("harness", timeline.KindNote, timeline.Note{"event": "steady state", "detail": "tunnel healthy on both sides, replica IO/SQL Yes, caught up to " + pos,
-		"duration_ms": time.Since(start).Milliseconds()})
-	return nil
+	return s
 }

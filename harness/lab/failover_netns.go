@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-
 )
 
 // provisionFailover makes the failover hosts in a netns lab whose four
