@@ -28,7 +28,7 @@ func openLabFile(b *testing.B, info *lab.Info, via string) (target.Target, func(
 		if err != nil {
 			b.Fatal(err)
 		}
-		o.SSH = &lab.SSHAccessInfo{KnownHosts: acc.KnownHosts, IdentityFile: acc.IdentityFile, User: acc.User, ProxyCommand: acc.ProxyCommands()}
+		o.SSH = acc
 	}
 	text, err := lab.TargetFile(info, o)
 	if err != nil {

@@ -67,9 +67,9 @@ func labTargetFile(_ context.Context, dir, via string) ([]byte, error) {
 	}
 	o := lab.TargetFileOptions{Via: via, Drdrill: self}
 	if via == lab.ViaSSH {
-		acc, err := labSSHAccess(info)
+		acc, err := lab.EnableSSH(info)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("lab ssh access: %w", err)
 		}
 		o.SSH = acc
 	}
@@ -125,9 +125,4 @@ it answers. These are the commands a lab target file gives gateway-crash.`,
 	c.Flags().StringVar(&site, "site", "", "the `SITE` whose gateway (aws or onprem)")
 	c.MarkFlagRequired("site")
 	return c
-}
-
-// labSSHAccess is the lab's sshd access, made on first use.
-var labSSHAccess = func(*lab.Info) (*lab.SSHAccessInfo, error) {
-	return nil, usageErrorf("--via ssh: not available in this build yet")
 }

@@ -144,10 +144,3 @@ func hostResolver(f *targetfile.File) (targetfile.HostResolver, func(), error) {
 		return ssh(ctx, via, site)
 	}, closeSSH, nil
 }
-
-// sshResolver gives the ssh:// hosts (set by the ssh transport).
-var sshResolver = func(f *targetfile.File) (targetfile.HostResolver, func(), error) {
-	return func(_ context.Context, via, _ string) (transport.Host, error) {
-		return nil, fmt.Errorf("%s: ssh:// hosts are not available in this build", via)
-	}, func() {}, nil
-}

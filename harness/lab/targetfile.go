@@ -22,15 +22,8 @@ type TargetFileOptions struct {
 	Via string // ViaNetns (default) or ViaSSH
 	// Drdrill is the drdrill binary the gateway kill/start commands run.
 	Drdrill string
-	// SSH is the lab's ssh access (ViaSSH).
-	SSH *SSHAccessInfo
-}
-
-// SSHAccessInfo is what a target file needs of the lab's sshd.
-type SSHAccessInfo struct {
-	KnownHosts, IdentityFile, User string
-	// ProxyCommand per host name ("aws-gw").
-	ProxyCommand map[string]string
+	// SSH is the lab's ssh access (ViaSSH: EnableSSH).
+	SSH *SSHAccess
 }
 
 // TargetFile renders a drdrill.target/v1 file for a running lab: the
@@ -57,7 +50,7 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 		Commands                                                 bool
 		ID, Dir, Drdrill, Via, RetransmitTimeout, RetransmitBase string
 		RetransmitTries                                          int
-		SSH                                                      *SSHAccessInfo
+		SSH                                                      *SSHAccess
 		Sites                                                    []site
 	}{ID: info.ID, Dir: info.Dir, Drdrill: o.Drdrill, Via: o.Via, RetransmitTimeout: retransmitTimeout + "s", RetransmitBase: retransmitBase,
 		RetransmitTries: retransmitTries, SSH: o.SSH,
@@ -81,7 +74,7 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 			ns   string
 		}{{&st.GW, s + "-gw", is.Gateway.Host}, {&st.DB, s + "-db", is.DB.Host}} {
 			if o.Via == ViaSSH {
-				pc := o.SSH.ProxyCommand[h.name]
+				pc := o.SSH.Hosts[h.name].ProxyCommand
 				if pc == "" {
 					return nil, fmt.Errorf("lab target via ssh: no proxy command for %s", h.name)
 				}
