@@ -82,7 +82,16 @@ func TestOneSidedRecoveryFailsWithoutRemediation(t *testing.T) {
 	if r.Verdict != report.VerdictFail {
 		t.Fatalf("want fail, got %s: %s", r.Verdict, r.Diagnosis)
 	}
-	for _, want := range []string{"one-sided recovery left the tunnel inconsistent", "aws: no IKE SA", "onprem: IKE SA #", "that aws does not have", "onprem: CHILD SA {"} {
+	wants := []string{"one-sided recovery left the tunnel inconsistent", "aws: no IKE SA", "onprem: IKE SA #", "that aws does not have", "onprem: CHILD SA {"}
+	if timelineHas(env.Timeline.Events(), "tunnel/onprem", timeline.KindStep, "outcome", "peer not responding") {
+		// onprem's DPD was already under way when aws forgot the SA: the
+		// re-initiate queued behind it, DPD gave up and dpd_action=clear
+		// dropped the stale SAs (docs/findings.md#one-sided-reset). The
+		// drill must then say that neither side has an IKE SA.
+		t.Logf("onprem's DPD raced the re-initiate and cleared the stale SAs")
+		wants = []string{"one-sided recovery left the tunnel inconsistent", "aws: no IKE SA", "onprem: no IKE SA"}
+	}
+	for _, want := range wants {
 		if !strings.Contains(r.Diagnosis, want) {
 			t.Errorf("diagnosis lacks %q: %s", want, r.Diagnosis)
 		}
