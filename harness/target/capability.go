@@ -55,6 +55,9 @@ func Has(t Target, c Capability) bool {
 	case CapRestartGateway:
 		_, ok := t.(GatewayRestarter)
 		return ok
+	case CapCluster:
+		c, ok := t.(Cluster)
+		return ok && len(c.Instances()) >= 2
 	}
 	return false
 }
