@@ -171,3 +171,25 @@ func planReplicaStuck(in harness.PlanInput) []harness.PlanStep {
 	return append(steps, harness.PlanStep{Step: "recovery: restore the replica's connect retry", Host: p.db(p.replica),
 		Changes: "STOP SLAVE; CHANGE MASTER TO the original connect retry and heartbeat; START SLAVE", Window: in.Replica.ReconnectWindow()})
 }
+
+// planFailoverFailback: the failover and the failback are each a few SQL
+// round trips and a DNS flip (expected 0); the holds are the endpoint TTL.
+func planFailoverFailback(in harness.PlanInput) []harness.PlanStep {
+	p := newPlanner(in).baseline()
+	cl, ok := in.Target.(target.Cluster)
+	if !ok || len(cl.Instances()) < 2 {
+		return p.add("the target has no writer/reader cluster: this drill cannot run here", "", "", 0, 0).steps
+	}
+	w, r := cl.Instances()[0].Name, cl.Instances()[1].Name
+	ttl := cl.EndpointTTL()
+	p.add("baseline: one writable writer, the reader and "+p.replica+" read-only and caught up, no errant GTID", "", "", 0, 10*time.Second)
+	p.add("clients: every profile from every app host, writing through "+cl.WriterEndpoint(), "app hosts", "INSERT rows as the app account, every 8ms per client", 0, 10*time.Second)
+	p.add("step 2: failover "+w+" → "+r+" (writer-failover)", w+", "+r+", "+p.db(p.replica)+", DNS",
+		fmt.Sprintf("%s read-only; wait for %s to apply its GTID position; promote %s (RESET SLAVE ALL, writable); demote %s (replica of %s); flip %s → %s, %s → %s; repoint %s to %s",
+			w, r, r, w, r, cl.WriterEndpoint(), r, cl.ReaderEndpoint(), w, p.db(p.replica), r), 0, 10*time.Second+harness.InjectTimeout)
+	p.add("step 3: hold while the clients write", "", "", ttl, ttl+5*time.Second)
+	p.add("step 4: failback "+r+" → "+w+" (the same way)", w+", "+r+", "+p.db(p.replica)+", DNS", "the failover's steps reversed", 0, 30*time.Second)
+	p.add("step 5: every client writes again after the failback", "", "", ttl, ttl+10*time.Second)
+	p.add("verify: every acknowledged write on all three servers, once; CHECKSUM TABLE equal", "", "", 0, 30*time.Second)
+	return p.steps
+}

@@ -51,7 +51,10 @@ type Cluster interface {
 
 // Instance is one server of the cluster.
 type Instance struct {
-	Name string // its DNS name, e.g. "aws-db2"
+	Name string // e.g. "aws-db2"
+	// Host is its own DNS name as clients resolve it (an instance
+	// endpoint, e.g. "aws-db2.cluster.lab").
+	Host string
 	Addr string // its address as clients and replicas reach it
 	DB   *replica.Conn
 }

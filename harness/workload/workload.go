@@ -98,6 +98,10 @@ func (w *Workload) note(detail map[string]any) {
 	}
 }
 
+// TakeWriters reserves n writer numbers for writers outside this package
+// (clients) and returns the first.
+func (w *Workload) TakeWriters(n int) int { return w.takeWriters(n) }
+
 func (w *Workload) takeWriters(n int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()

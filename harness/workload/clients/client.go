@@ -87,6 +87,7 @@ type Client struct {
 	failures []Failure
 	out      *Outage // the outage in progress
 	lastAck  time.Time
+	lastSrv  Server // the server of the last acknowledged write
 }
 
 // New checks cfg. Nothing is dialled until Start.
@@ -145,6 +146,9 @@ func New(cfg Config) (*Client, error) {
 		FailuresByServer: map[uint32]int{}, FailuresByAddr: map[string]int{}}
 	return c, nil
 }
+
+// Expected is what the client's profile should see in a planned failover.
+func (c *Client) Expected() Expectation { return c.st.Expected }
 
 // Endpoint is the name the client connects to.
 func (c *Client) Endpoint() string { return c.endpoint }
@@ -420,7 +424,7 @@ func (c *Client) record(seq int64, phase workload.Phase, sent time.Time, sc *sql
 	if err == nil {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.lastAck = at
+		c.lastAck, c.lastSrv = at, srv
 		c.st.Attempts++
 		c.st.Acked++
 		c.st.AckedByServer[srv.ServerID]++
@@ -502,6 +506,14 @@ func (c *Client) record(seq int64, phase workload.Phase, sent time.Time, sc *sql
 	c.out.Failures++
 	c.out.ErrorsByCode[f.Code]++
 	return at
+}
+
+// LastAck is when the client's last write was acknowledged, and by which
+// server (zero before its first).
+func (c *Client) LastAck() (time.Time, Server) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastAck, c.lastSrv
 }
 
 // Failures returns the failed writes in order (at most MaxFailuresKept).
