@@ -430,7 +430,7 @@ func (f *WriterFailover) switchover(ctx context.Context, w, c *target.Instance, 
 	if _, _, err := f.validate(ctx, w, c, o); err != nil {
 		return res, err
 	}
-	f.step(o, "validate", t, fmt.Sprintf("%s writable, %s a caught-up-able replica of it with no errant GTIDs", w.Name, c.Name), nil)
+	f.step(o, "validate", t, fmt.Sprintf("%s the writer, %s its read-only replica (IO and SQL running, no errant GTIDs)", w.Name, c.Name), nil)
 	if started != nil {
 		started()
 	}
