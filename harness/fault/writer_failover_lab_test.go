@@ -3,6 +3,7 @@ package fault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness/lab"
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
@@ -377,4 +379,68 @@ func BenchmarkWriterFailover(b *testing.B) {
 	}
 	b.ReportMetric(float64(fo.Microseconds())/1000/float64(b.N), "failover_ms")
 	b.ReportMetric(float64(fb.Microseconds())/1000/float64(b.N), "failback_ms")
+}
+
+// docs/findings.md#repoint-by-address: a replica whose source is the
+// writer endpoint's name stays on the demoted writer after the flip (the
+// demoted writer keeps serving its binlog, the new writer's rows included,
+// log_slave_updates), and moves only when it reconnects and resolves the
+// name anew.
+func TestWriterFailoverReplicaByNameStaysOnDemotedWriterLab(t *testing.T) {
+	tg := upClusterLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep := target.Replica(tg).DB
+	src, err := tg.ReplicationSource("aws-db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Host = tg.WriterEndpoint()
+	if err := replica.Repoint(ctx, rep, src, tg.ReplicationTimings()); err != nil {
+		t.Fatal(err)
+	}
+	sourceID := func(want int64) {
+		t.Helper()
+		err := poll.Until(ctx, fmt.Sprintf("onprem-db's IO thread Yes with source server id %d", want), 20*time.Millisecond, 10*time.Second,
+			func(ctx context.Context) (bool, string, error) {
+				st, err := rep.Status(ctx)
+				if err != nil {
+					return false, err.Error(), nil
+				}
+				id, err := rep.SourceServerID(ctx)
+				if err != nil {
+					return false, err.Error(), nil
+				}
+				return st.IO == replica.IOYes && id == want, fmt.Sprintf("source %s (server %d) %s", st.SourceHost, id, st), nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sourceID(1)
+
+	f, _ := newFailover(t, tg, Params{"repoint_replica": "false"})
+	if err := f.Inject(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ins := tg.Instances()
+	insertRow(t, ctx, ins[1].DB, "written on aws-db2 after the flip")
+	if err := replica.WaitCaughtUp(ctx, ins[1].DB, rep, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := rep.Status(ctx)
+	if id, _ := rep.SourceServerID(ctx); id != 1 || st.SourceHost != tg.WriterEndpoint() {
+		t.Fatalf("after the flip onprem-db replicates from %s (server %d), want still aws-db (server 1) by name", st.SourceHost, id)
+	}
+	// A reconnect resolves the name again: now aws-db2.
+	if err := rep.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sourceID(3)
+
+	recoverFailover(t, f)
+	wantOriginal(t, readRoles(t, ctx, tg))
+	if st, _ := rep.Status(ctx); st.SourceHost != "10.20.11.123" {
+		t.Fatalf("after Recover onprem-db's source is %q, want aws-db's address", st.SourceHost)
+	}
 }
