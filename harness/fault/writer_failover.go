@@ -314,7 +314,9 @@ func (f *WriterFailover) Inject(ctx context.Context) error {
 		repoint: f.RepointReplica, checkReplicaOf: true}
 	_, err = f.switchover(ctx, w, c, opts, func() {
 		f.mu.Lock()
-		f.original, f.touched = w.Name, true
+		if !f.touched { // a second Inject must not move what Recover fails back to
+			f.original, f.touched = w.Name, true
+		}
 		f.mu.Unlock()
 	})
 	return err
