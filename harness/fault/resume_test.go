@@ -45,7 +45,7 @@ func recoverAll(t *testing.T, f Fault) {
 // what it will change before it does.
 func TestEveryFaultResumesAndPlans(t *testing.T) {
 	v := newFakeVPN()
-	tg := v.target(nil, nil)
+	tg := vpnClusterTarget{v.target(nil, nil), &fakeCluster{instances: []*target.Instance{{Name: "aws-db"}, {Name: "aws-db2"}}}}
 	for _, name := range Names() {
 		f, err := New(name, tg, nil, nil)
 		if err != nil {

@@ -390,9 +390,10 @@ func (t *Target) FlipCNAME(ctx context.Context, name, to string) error {
 	return FlipCNAME(ctx, t.Info(), name, to)
 }
 
-// configureFailover makes aws-db2 a replica of aws-db (the replication user
-// and schema are already there: it replays aws-db's binlog from the start)
-// and returns when it has applied aws-db's position.
+// configureFailover creates the application account on aws-db, then makes
+// aws-db2 a replica of aws-db (the replication user, schema and app account
+// are already there: it replays aws-db's binlog from the start, so all three
+// servers have them) and returns when it has applied aws-db's position.
 func configureFailover(ctx context.Context, info *Info, sec *Secrets) error {
 	f := info.Failover
 	logPath := filepath.Join(filepath.Dir(f.DB2.Socket), "mysqld.log")
@@ -401,6 +402,9 @@ func configureFailover(ctx context.Context, info *Info, sec *Secrets) error {
 		return &HostError{Host: "aws-db", Err: err}
 	}
 	defer primary.Close()
+	if err := createAppAccount(ctx, primary, sec.AppUser, sec.AppPassword); err != nil {
+		return &HostError{Host: "aws-db", Err: err}
+	}
 	db2, err := replica.OpenSocket(ctx, f.DB2.Socket, "root", "")
 	if err != nil {
 		return &HostError{Host: "aws-db2", Err: err, Log: logPath}

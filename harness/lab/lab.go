@@ -268,13 +268,17 @@ func writeInfo(info *Info) error {
 	return os.Rename(tmp, p)
 }
 
-// Secrets are a lab's PSK and replication password: random per lab, kept in
-// DIR/secrets.json (0600) because a restarted gateway must reload the PSK.
-// They never appear in lab.json, logs, reports or errors.
+// Secrets are a lab's PSK, replication password and application password:
+// random per lab, kept in DIR/secrets.json (0600) because a restarted
+// gateway must reload the PSK. They never appear in lab.json, logs, reports,
+// errors or command lines. The application account exists on a failover
+// lab only (configureFailover).
 type Secrets struct {
 	PSK          string `json:"psk"`
 	ReplUser     string `json:"repl_user"`
 	ReplPassword string `json:"repl_password"`
+	AppUser      string `json:"app_user,omitempty"`
+	AppPassword  string `json:"app_password,omitempty"`
 }
 
 const secretsFile = "secrets.json"
@@ -285,7 +289,7 @@ func newSecrets(dir string) (*Secrets, error) {
 		rand.Read(b)
 		return hex.EncodeToString(b)
 	}
-	s := &Secrets{PSK: rnd(), ReplUser: "drdrill_repl", ReplPassword: rnd()}
+	s := &Secrets{PSK: rnd(), ReplUser: "drdrill_repl", ReplPassword: rnd(), AppUser: AppUser, AppPassword: rnd()}
 	b, _ := json.Marshal(s)
 	return s, os.WriteFile(filepath.Join(dir, secretsFile), b, 0o600)
 }
@@ -305,7 +309,11 @@ func (s *Secrets) Values() []string {
 	if s == nil {
 		return nil
 	}
-	return []string{s.PSK, s.ReplPassword}
+	out := []string{s.PSK, s.ReplPassword}
+	if s.AppPassword != "" {
+		out = append(out, s.AppPassword)
+	}
+	return out
 }
 
 // removeDirs deletes the lab's dirs outside the lab dir, and only those that

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,13 +15,16 @@ import (
 )
 
 // Target is a running lab as drills see it (target.Target), with the lab's
-// own powers as capabilities: exec on a host (target.HostExec) and crash /
-// restart a gateway (target.GatewayRestarter).
+// own powers as capabilities: exec on a host (target.HostExec), crash /
+// restart a gateway (target.GatewayRestarter) and, on a failover lab, the
+// writer/reader cluster (target.Cluster, cluster.go).
 type Target struct {
 	backend Backend
 	handles *Handles
 	sites   []*target.Site
 	secrets []string
+	sec     *Secrets
+	cluster *cluster // nil on a four-host lab
 
 	mu   sync.Mutex
 	info *Info
@@ -57,7 +61,12 @@ func Open(ctx context.Context, info *Info, b Backend) (*Target, error) {
 		}
 		h.DBs[s] = db
 	}
-	t := &Target{backend: b, handles: h, info: info}
+	cl, err := openCluster(ctx, info, h.DBs[SiteAWS])
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	t := &Target{backend: b, handles: h, info: info, cluster: cl}
 	for _, s := range Sites {
 		role := target.RoleReplica
 		if info.Sites[s].DB.Role == RolePrimary {
@@ -66,7 +75,7 @@ func Open(ctx context.Context, info *Info, b Backend) (*Target, error) {
 		t.sites = append(t.sites, &target.Site{Name: s, Role: role, Gateway: h.Gateways[s], Tunnel: Expectation(info, s), DB: h.DBs[s]})
 	}
 	if sec, err := LoadSecrets(info.Dir); err == nil {
-		t.secrets = sec.Values()
+		t.sec, t.secrets = sec, sec.Values()
 	}
 	return t, nil
 }
@@ -81,7 +90,7 @@ func (t *Target) Info() *Info {
 func (t *Target) Name() string          { return "lab" }
 func (t *Target) Sites() []*target.Site { return t.sites }
 func (t *Target) Secrets() []string     { return t.secrets }
-func (t *Target) Close() error          { return t.handles.Close() }
+func (t *Target) Close() error          { return errors.Join(t.handles.Close(), t.cluster.close()) }
 
 // Describe is what reports state about the lab.
 func (t *Target) Describe() map[string]any {
