@@ -49,8 +49,8 @@ func openCluster(ctx context.Context, info *Info, primary *replica.Conn) (*clust
 		return nil, &HostError{Host: "aws-db2", Err: err}
 	}
 	c := &cluster{db2: db2, instances: []*target.Instance{
-		{Name: "aws-db", Addr: info.Sites[SiteAWS].DB.Addr, DB: primary},
-		{Name: "aws-db2", Addr: f.DB2.Addr, DB: db2},
+		{Name: "aws-db", Host: "aws-db." + ClusterZone, Addr: info.Sites[SiteAWS].DB.Addr, DB: primary},
+		{Name: "aws-db2", Host: "aws-db2." + ClusterZone, Addr: f.DB2.Addr, DB: db2},
 	}}
 	for _, a := range f.Apps {
 		d, err := clients.NewNetnsDialer(a.Host)
