@@ -9,7 +9,7 @@ import (
 )
 
 // tableRE is a table name as SQL takes it: an identifier or a
-// backquoted one (`` for a backquote inside), optionally qualified.
+// backquoted one (a backquote inside it doubled), optionally qualified.
 var tableRE = regexp.MustCompile("^(`(?:[^`\\x00]|``)+`|[A-Za-z0-9_$]+)(\\.(`(?:[^`\\x00]|``)+`|[A-Za-z0-9_$]+))?$")
 
 // ChecksumTable runs CHECKSUM TABLE on table (already quoted, e.g.
