@@ -39,9 +39,10 @@ type WritableRecord struct {
 	// read is neither writable nor read-only.
 	Errors    int    `json:"errors"`
 	LastError string `json:"last_error,omitempty"`
-	// MaxGap is the longest time between the starts of two consecutive
-	// completed rounds: the resolution of what was seen. A failed read
-	// widens it (the round is not complete).
+	// MaxGap is the longest time from the start of a completed round to
+	// the start of the next completed one, or of the last round if none
+	// completed after it: the resolution of what was seen. Failed reads
+	// widen it (their rounds are not complete), a failing tail included.
 	MaxGap time.Duration `json:"max_gap_ns"`
 }
 
@@ -215,11 +216,11 @@ func (w *WritableWatch) round(at time.Time, results []sample, buf []int) []int {
 			buf = append(buf, i)
 		}
 	}
+	if !w.prev.IsZero() {
+		w.rec.MaxGap = max(w.rec.MaxGap, at.Sub(w.prev))
+	}
 	if failed == 0 {
 		w.rec.Rounds++
-		if !w.prev.IsZero() {
-			w.rec.MaxGap = max(w.rec.MaxGap, at.Sub(w.prev))
-		}
 		w.prev = at
 	}
 	switch {

@@ -188,6 +188,8 @@ func TestWritableRoundRules(t *testing.T) {
 	assert.Equal(t, 3, rec.Errors)
 	assert.Equal(t, "b: timeout", rec.LastError)
 	assert.Equal(t, 20*time.Millisecond, rec.MaxGap, "20 → 40 ms")
+	w.round(ms(90), []sample{ro, ro, bad}, nil)
+	assert.Equal(t, 45*time.Millisecond, w.rec.MaxGap, "a failing tail: 45 → 90 ms")
 }
 
 // BenchmarkWritableRound measures one round over two servers (the fake
