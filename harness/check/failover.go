@@ -236,6 +236,13 @@ func judge(c ClientOutcome) string {
 	return ""
 }
 
+// ClientVerdict is one client's verdict under ClientsAsExpected's rules
+// (Pass or Fail) and, when it fails, why.
+func ClientVerdict(c ClientOutcome) (verdictStr, why string) {
+	why = judge(c)
+	return verdict(why == ""), why
+}
+
 // ClientsAsExpected ("clients_as_expected") judges each client's write
 // unavailability against its profile's expectation:
 //   - expected stuck: passes only if its longest outage began before

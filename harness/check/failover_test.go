@@ -204,3 +204,14 @@ func TestClientStuck(t *testing.T) {
 		}
 	}
 }
+
+func TestClientVerdict(t *testing.T) {
+	c := ClientOutcome{Stats: client(t, clients.PoolPinned, clientOutage(1000, -1)), Bound: time.Second, Failback: tAt(20000)}
+	if v, why := ClientVerdict(c); v != Fail || why != "stuck and never wrote again" {
+		t.Errorf("ClientVerdict = %q, %q", v, why)
+	}
+	c.Stats = client(t, clients.PoolPinned, clientOutage(1000, 20300))
+	if v, why := ClientVerdict(c); v != Pass || why != "" {
+		t.Errorf("ClientVerdict = %q, %q", v, why)
+	}
+}
