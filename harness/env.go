@@ -17,8 +17,9 @@ import (
 	"github.com/drdrill/drdrill/harness/workload"
 )
 
-// Env is one run's record: its timeline, checks, steps, metrics and
-// workload. What the drill acts on is the Target, passed alongside.
+// Env is one run's record: its timeline, checks, steps, metrics,
+// workload and (failover drills) application clients. What the drill acts
+// on is the Target, passed alongside.
 type Env struct {
 	Timeline *timeline.Timeline
 	Workload *workload.Workload
@@ -43,6 +44,7 @@ type Env struct {
 	diagnosis   string
 	remediated  []string
 	deferred    []deferred
+	clients     []report.Client
 	faultsIn    int // injections not yet recovered
 	injections  []*Injection
 }
@@ -154,6 +156,21 @@ func (e *Env) Remediated(what string) {
 	e.remediated = append(e.remediated, what)
 	e.mu.Unlock()
 	e.Timeline.Add("harness", timeline.KindRemediation, timeline.Note{"action": what})
+}
+
+// AddClient records a failover drill's application client for the
+// report's clients[] (report.ClientFrom builds one).
+func (e *Env) AddClient(c report.Client) {
+	e.mu.Lock()
+	e.clients = append(e.clients, c)
+	e.mu.Unlock()
+}
+
+// Clients are the clients recorded so far, in the order added.
+func (e *Env) Clients() []report.Client {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]report.Client(nil), e.clients...)
 }
 
 // Diagnose sets the one-line why of a failure (the first one wins).

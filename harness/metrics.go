@@ -48,6 +48,17 @@ const (
 	WritesNotWritten          Metric = "writes_not_written"
 )
 
+// The failover drills' metrics (metrics.extra).
+const (
+	FailoverMS   Metric = "failover_ms"    // the switchover: old writer read-only until the new one writable
+	FailbackMS   Metric = "failback_ms"    // the same, back to the original writer
+	TwoWritersMS Metric = "two_writers_ms" // replica.WritableRecord.TwoWritersFor: 0 when never
+	ErrantGTIDs  Metric = "errant_gtids"   // GTIDs on a server its source lacks, all servers together
+	RPORows      Metric = "rpo_rows"       // acknowledged writes lost
+	RPOMS        Metric = "rpo_ms"         // how far back the lost writes go
+	RTOMS        Metric = "rto_ms"         // until every client not expected stuck wrote again
+)
+
 // Metric sets a metric. A time.Duration is recorded in ms.
 func (e *Env) Metric(name Metric, v any) {
 	e.mu.Lock()

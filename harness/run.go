@@ -110,6 +110,7 @@ func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Re
 	drillChecks := r.Checks
 	r.Checks = append(r.Checks, steady)
 	r.Steps = append(r.Steps, env.steps...)
+	r.Clients = append(r.Clients, env.clients...)
 	extra := r.Metrics.Extra
 	r.Metrics = env.metrics
 	if r.Metrics.Extra == nil {

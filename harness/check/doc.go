@@ -16,4 +16,10 @@
 // own tunnel actions (timeline.TunnelAction). A detail that is a map from a
 // producer not yet converted is read through timeline.As too; one that does
 // not decode as its kind's type is skipped, never a panic.
+//
+// The failover drills' checks (failover.go) read what those drills record:
+// a replica.WritableRecord ([NoTwoWriters]), every server's rows
+// ([LedgerOnServers]), CHECKSUM TABLE per server ([ChecksumsEqual]), errant
+// GTIDs per server ([NoErrantGTIDs]) and each client's clients.Stats against
+// its profile's expectation ([ClientsAsExpected], [ClientStuck]).
 package check

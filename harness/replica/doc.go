@@ -13,7 +13,9 @@
 // partial revokes; roles noted, not expanded) and what a preflight looks
 // at: read-only state, binlog retention and GTID positions in one round
 // trip ([Conn.ServerInfo]), where the binary logs begin ([Conn.OldestBinlog],
-// [CanResume]).
+// [CanResume]). For failover drills it samples which servers are writable,
+// recording every round that saw two ([WatchWritable], [WritableRecord]),
+// and checksums a table ([Conn.ChecksumTable]).
 //
 // Secrets: statements that carry a password (CHANGE MASTER / CHANGE
 // REPLICATION SOURCE, CREATE USER) are built as text with [QuoteString],

@@ -106,7 +106,7 @@ func (r *fakeRows) Next(dest []driver.Value) error {
 }
 
 // newFakeConn returns a Conn on a fake server reporting the given VERSION().
-func newFakeConn(t *testing.T, version string, handle func(q string, args []driver.NamedValue) fakeResult) (*Conn, *fakeServer) {
+func newFakeConn(t testing.TB, version string, handle func(q string, args []driver.NamedValue) fakeResult) (*Conn, *fakeServer) {
 	t.Helper()
 	s := &fakeServer{version: version, handle: handle}
 	if strings.Contains(version, "MariaDB") {

@@ -10,8 +10,8 @@ import (
 
 // Console writes a summary that fits one screen: a header with scenario,
 // verdict and duration, each step (✔/✘, start, duration), each check
-// (✔/✘, observed, expected), the metrics, and when the drill did not pass
-// one "why:" line. Secrets are scrubbed as in Write.
+// (✔/✘, observed, expected), the metrics, a failover drill's clients (one
+// line each), and when the drill did not pass one "why:" line. Secrets are scrubbed as in Write.
 func Console(w io.Writer, r *Report, secrets ...string) {
 	s, err := scrubbed(r, secrets)
 	if err != nil {
@@ -66,6 +66,25 @@ func Console(w io.Writer, r *Report, secrets ...string) {
 	}
 	if len(line) > 0 {
 		fmt.Fprintf(&b, "  %s\n", strings.Join(line, " · "))
+	}
+	if len(s.Clients) > 0 {
+		b.WriteString("clients\n")
+		cw, ew, uw := 0, 0, 0
+		for _, c := range s.Clients {
+			cw = max(cw, utf8.RuneCountInString(c.Name))
+			ew = max(ew, utf8.RuneCountInString(clientExpected(c)))
+			uw = max(uw, utf8.RuneCountInString(msCell(c.WriteUnavailableMS)))
+		}
+		padTo := func(s string, w int) string { return s + strings.Repeat(" ", w-utf8.RuneCountInString(s)) }
+		for _, c := range s.Clients {
+			stuck := ""
+			if c.Stuck {
+				stuck = "  stuck"
+			}
+			fmt.Fprintf(&b, "  %s %s  expected %s  unavailable %s  %s  to demoted %d%s\n", clientVerdictMark(c), padTo(c.Name, cw),
+				padTo(clientExpected(c), ew), padTo(msCell(c.WriteUnavailableMS), uw), errorsByCode(c.ErrorsByCode),
+				c.WritesToDemotedWriter, stuck)
+		}
 	}
 	// A drill that passed only because the harness repaired something says so.
 	if rem := Remediations(s); len(rem) > 0 {

@@ -113,6 +113,11 @@ func (r *Report) normalise() {
 	if r.Environment == nil {
 		r.Environment = map[string]any{}
 	}
+	for i := range r.Clients {
+		if r.Clients[i].ErrorsByCode == nil {
+			r.Clients[i].ErrorsByCode = map[string]int{}
+		}
+	}
 	if r.Verdict != VerdictPass && r.Diagnosis == "" {
 		r.Diagnosis = Diagnose(r)
 	}

@@ -35,6 +35,9 @@ type Report struct {
 	Checks      []check.Result   `json:"checks"`
 	Steps       []Step           `json:"steps"`
 	Metrics     Metrics          `json:"metrics"`
+	// Clients are a failover drill's application clients (absent for
+	// other drills).
+	Clients []Client `json:"clients,omitempty"`
 	// Environment: replication timings, MariaDB and strongSwan versions,
 	// backend, ... (e.g. "replication_timings", "mariadb_version",
 	// "strongswan_version", "backend").

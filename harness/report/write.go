@@ -140,6 +140,10 @@ func junit(r *Report) ([]byte, error) {
 	if !r.StartedAt.IsZero() {
 		s.Timestamp = r.StartedAt.UTC().Format(time.RFC3339)
 	}
+	// Clients are properties: the clients_as_expected check is their test case.
+	for _, c := range r.Clients {
+		s.Properties = append(s.Properties, junitProperty{"client " + c.Name, c.Verdict + ": " + oneLine(c.Diagnosis)})
+	}
 	for _, st := range r.Steps {
 		c := junitCase{Name: "step: " + st.Name, Classname: class + ".steps", Time: junitSecs(st.DurationMS)}
 		text := fmt.Sprintf("step %s at %s, took %s: %s", st.Name, secsMS(st.TMS), took(st.DurationMS), st.Verdict)
@@ -272,6 +276,19 @@ func summary(r *Report) string {
 	b.WriteString("\n## Metrics\n\n| metric | value |\n|---|---|\n")
 	for _, m := range metricList(r.Metrics) {
 		fmt.Fprintf(&b, "| %s | %s |\n", m[0], mdCell(m[1]))
+	}
+	if len(r.Clients) > 0 {
+		b.WriteString("\n## Clients\n\n| | client | profile | expected | unavailable | errors by code | to demoted writer | stuck | verdict |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, c := range r.Clients {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %v | %s |\n", clientVerdictMark(c), mdCell(c.Name), mdCell(c.Profile),
+				mdCell(clientExpected(c)), msCell(c.WriteUnavailableMS), mdCell(errorsByCode(c.ErrorsByCode)), c.WritesToDemotedWriter,
+				c.Stuck, mdCell(c.Verdict))
+		}
+		for _, c := range r.Clients {
+			if c.Verdict != check.Pass {
+				fmt.Fprintf(&b, "\n- %s\n", mdCell(c.Diagnosis))
+			}
+		}
 	}
 	if len(r.Environment) > 0 {
 		b.WriteString("\n## Environment\n\n| | |\n|---|---|\n")
