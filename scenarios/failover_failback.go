@@ -16,7 +16,8 @@ import (
 // team's own applications.
 type FailoverFailbackOptions struct {
 	// Profiles are the client behaviours run from every app host (nil:
-	// the built-in profiles). A team names its own apps' here.
+	// the built-in profiles; empty: no clients). A team names its own
+	// apps' here.
 	Profiles []clients.Profile
 	// Params are the writer-failover fault's (the failing paths:
 	// flip_dns=false, leave_old_writer_writable=true).
@@ -28,8 +29,8 @@ type FailoverFailbackOptions struct {
 	// Interval is each client's write interval: the resolution of the
 	// unavailability measured (DefaultClientInterval if 0).
 	Interval time.Duration
-	// BeforeFailover runs after the baseline's writes and before the
-	// cluster is checked (tests lag the reader or plant an errant
+	// BeforeFailover runs after the baseline, with the clients writing,
+	// right before the failover (tests lag the reader or plant an errant
 	// transaction with it).
 	BeforeFailover func(ctx context.Context, d *Drill) error
 }
@@ -71,11 +72,6 @@ func runFailoverFailback(ctx context.Context, d *Drill, o FailoverFailbackOption
 	if err := d.Baseline(ctx); err != nil {
 		return err
 	}
-	if o.BeforeFailover != nil {
-		if err := o.BeforeFailover(ctx, d); err != nil {
-			return err
-		}
-	}
 	if err := c.baseline(ctx); err != nil {
 		return err
 	}
@@ -84,6 +80,11 @@ func runFailoverFailback(ctx context.Context, d *Drill, o FailoverFailbackOption
 		return err
 	}
 	defer fleet.Stop()
+	if o.BeforeFailover != nil {
+		if err := o.BeforeFailover(ctx, d); err != nil {
+			return err
+		}
+	}
 
 	fleet.SetPhase(workload.PhaseDuring)
 	in, err := d.Inject(ctx, "step 2: failover "+c.writer.Name+" → "+c.reader.Name+" (planned, as aws rds failover-db-cluster)", "writer-failover", o.Params)

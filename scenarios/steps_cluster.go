@@ -242,23 +242,28 @@ func (c *clusterDrill) recordClients(stats []clients.Stats, fo fault.FailoverRes
 		}
 	}
 	start := c.Env.Timeline.Start()
-	for i, o := range c.outcomes(stats, fo, failback) {
-		verdict := check.ClientsAsExpected([]check.ClientOutcome{o}).Verdict
+	for i := range stats {
 		c.Env.AddClient(report.ClientFrom(stats[i], report.ClientOptions{App: appOf(stats[i].Client), Start: start, Failback: failback,
-			Bound: c.bound(fo), Demoted: demoted, Name: c.serverName, Verdict: verdict}))
+			Bound: c.bound(fo), Demoted: demoted, DemotedAddr: c.writer.Addr + ":3306", Name: c.serverName}))
 		c.clientTimeline(stats[i])
 	}
 }
 
-// refused turns the failover's refusal to promote a reader that has not
-// caught up into the drill's failed check (it is what the drill found);
-// any other error stops the drill.
+// refused turns the failover's refusals (a reader that has not caught up,
+// a precondition such as an errant GTID) into the drill's failed checks:
+// they are what the drill found. Any other error stops the drill.
 func (c *clusterDrill) refused(err error) error {
 	var ce *replica.CatchUpError
-	if errors.As(err, &ce) {
+	var re *fault.FailoverRefused
+	switch {
+	case errors.As(err, &ce):
 		return c.Env.Check(check.Result{Name: "reader_caught_up", Verdict: check.Fail,
 			Expected: "the reader applies the writer's GTID position before it is promoted",
-			Observed: "failover refused: " + ce.Error()})
+			Observed: "failover aborted, the writer writable again: " + ce.Error()})
+	case errors.As(err, &re):
+		return c.Env.Check(check.Result{Name: "failover_preconditions", Verdict: check.Fail,
+			Expected: "the writer writable; the reader a read-only replica of it, IO and SQL running, no errant GTID; " + c.Replica.Name + "-db replicating from the writer",
+			Observed: re.Reason})
 	}
 	return err
 }
@@ -404,6 +409,9 @@ func (c *clusterDrill) verify(ctx context.Context, writer *target.Instance, stat
 		return err
 	}
 	c.checkWritable()
+	if len(stats) == 0 {
+		return nil
+	}
 	return env.Step(ctx, "verify: each client's write unavailability against its profile", func(ctx context.Context) error {
 		return env.Check(check.ClientsAsExpected(c.outcomes(stats, fo, failback)))
 	})

@@ -331,6 +331,17 @@ func (f *WriterFailover) step(o switchOpts, name string, start time.Time, detail
 	f.TL.Add("cluster", timeline.KindFault, timeline.Fault{Fault: f.Name(), Action: o.action, Detail: detail, Extra: x})
 }
 
+// FailoverRefused is a switch refused by its validation (step 0): nothing
+// was changed. A drill reports it as what it found about the target.
+type FailoverRefused struct {
+	Kind, From, To string // "failover" or "failback"; the instances
+	Reason         string
+}
+
+func (e *FailoverRefused) Error() string {
+	return fmt.Sprintf("writer-failover: %s %s → %s refused, nothing changed: %s", e.Kind, e.From, e.To, e.Reason)
+}
+
 func (f *WriterFailover) interrupted(step string) error {
 	if f.interrupt == nil {
 		return nil
@@ -342,7 +353,7 @@ func (f *WriterFailover) interrupted(step string) error {
 // c changes anything.
 func (f *WriterFailover) validate(ctx context.Context, w, c *target.Instance, o switchOpts) (wn, cn node, err error) {
 	fail := func(format string, a ...any) error {
-		return fmt.Errorf("writer-failover: %s %s → %s refused, nothing changed: %s", o.kind, w.Name, c.Name, fmt.Sprintf(format, a...))
+		return &FailoverRefused{Kind: o.kind, From: w.Name, To: c.Name, Reason: fmt.Sprintf(format, a...)}
 	}
 	if wn, err = readNode(ctx, w); err != nil {
 		return wn, cn, fail("%v", err)

@@ -255,9 +255,9 @@ func (c *Client) Start(ctx context.Context) error {
 	} else {
 		c.db.SetMaxIdleConns(0) // every write dials (and resolves) anew
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	c.cancel = cancel
-	go c.loop(wctx)
+	stop := make(chan struct{})
+	c.cancel = func() { close(stop) }
+	go c.loop(ctx, stop)
 	return nil
 }
 
@@ -300,22 +300,33 @@ func validate(ctx context.Context, sc *sql.Conn, q string) error {
 	return rows.Close()
 }
 
-func (c *Client) loop(ctx context.Context) {
+// loop writes every Interval until stop is closed or ctx ends. Stop lets
+// the write in flight finish (its own Timeout bounds it): cancelling it
+// would make its outcome unknown to the client although the server may
+// still commit it.
+func (c *Client) loop(ctx context.Context, stop <-chan struct{}) {
 	defer close(c.done)
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
 	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
 		c.writeOnce(ctx)
 		select {
 		case <-ctx.Done():
+			return
+		case <-stop:
 			return
 		case <-t.C:
 		}
 	}
 }
 
-// Stop ends the writes, waits for the one in flight, closes the pool and
-// returns the client's stats.
+// Stop ends the writes, waits for the one in flight to finish, closes the
+// pool and returns the client's stats.
 func (c *Client) Stop() Stats {
 	c.stopped.Do(func() {
 		if c.cancel != nil {

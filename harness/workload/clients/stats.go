@@ -156,7 +156,9 @@ func (s Stats) Diagnosis(failback time.Time, name func(Server) string) string {
 		cs = append(cs, fmt.Sprintf("%d×%d", c, o.ErrorsByCode[c]))
 	}
 	srv := name(o.LastFailure.Server)
-	if o.LastFailure.Server.Read && o.LastFailure.Server.ReadOnly {
+	// 1290 is the read-only refusal itself: also when the driver dropped
+	// the connection before @@read_only could be read (rejectReadOnly).
+	if o.LastFailure.Server.Read && o.LastFailure.Server.ReadOnly || o.LastFailure.Code == CodeReadOnly {
 		srv += " (read-only)"
 	}
 	until, stuck := "and still refused when it stopped", true
