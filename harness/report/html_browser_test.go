@@ -87,6 +87,8 @@ const probeJS = `<script>
     out.failed.push({check: l.dataset.check, stroke: getComputedStyle(l).stroke, h: r.height});
   });
   out.marks = document.querySelectorAll("g.lane rect.mk").length;
+  out.writeColumns = document.querySelectorAll("g.lane rect.w-ok, g.lane rect.w-bad").length;
+  out.writeErrors = document.querySelectorAll("g.lane rect.w-bad").length;
   document.querySelectorAll("g.band rect").forEach(function (b) { if (b.getBoundingClientRect().width > 0) out.bands++; });
   var row = document.querySelector("#checks tr.failed");
   out.failedRowBg = row ? getComputedStyle(row.cells[1]).backgroundColor : "";
@@ -108,6 +110,8 @@ type probe struct {
 		H             float64
 	}
 	Marks, Bands int
+	WriteColumns int `json:"writeColumns"`
+	WriteErrors  int `json:"writeErrors"`
 	FailedRowBg  string
 }
 
@@ -144,14 +148,17 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Skip("chromium not installed (make deps installs it): the report.html browser test needs it")
 	}
 	for _, tt := range []struct {
-		name, file string
-		failed     []string
+		name   string
+		report func(t *testing.T) *Report
+		failed []string
 	}{
-		{"pass", "html_pass.json", nil},
-		{"fail", "html_fail.json", []string{"ledger_matches"}},
+		{"pass", func(t *testing.T) *Report { return loadReport(t, "html_pass.json") }, nil},
+		{"fail", func(t *testing.T) *Report { return loadReport(t, "html_fail.json") }, []string{"ledger_matches"}},
+		// A minute under load, 20 000 rows, some failed: the workload lane's columns.
+		{"under-load", func(t *testing.T) *Report { return underLoad(t, 20_000, 60_000) }, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, page := writeHTMLReport(t, loadReport(t, tt.file))
+			dir, page := writeHTMLReport(t, tt.report(t))
 			path := filepath.Join(dir, HTMLFile)
 			shot := filepath.Join(dir, "report-"+tt.name+".png")
 			_, stderr := chromium(t, path, "--window-size=1400,1800", "--screenshot="+shot)
@@ -178,6 +185,10 @@ func TestHTMLInChromium(t *testing.T) {
 			}
 			if p.Marks == 0 || p.Bands < 2 {
 				t.Errorf("the browser drew %d marks and %d bands, want marks and the fault and outage bands", p.Marks, p.Bands)
+			}
+			if want := strings.Count(page, `class="w-bad"`); p.WriteErrors != want || p.WriteColumns < 3 {
+				t.Errorf("the browser drew %d write columns, %d with errors; the page has %d with errors, want all and at least 3 columns",
+					p.WriteColumns, p.WriteErrors, want)
 			}
 			var got []string
 			for _, f := range p.Failed {

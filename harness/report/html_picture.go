@@ -203,7 +203,7 @@ func assignLanes(r *Report) []laneBuild {
 				b = get(e.Source+" IO", e.Source+": IO thread state (Yes green, Connecting amber, other red) and its errors", laneIO)
 			}
 		case e.Source == "workload" || strings.HasPrefix(e.Source, "client"):
-			b = get(e.Source, e.Source+": writes per column of the picture, acknowledged (green) and failed or of unknown outcome (red); phase marks", laneBulk)
+			b = get(e.Source, e.Source+": writes per column of the picture, acknowledged (green, from below) and failed or of unknown outcome (red, from above), each scaled to its tallest column; phase marks", laneBulk)
 		default:
 			b = get(e.Source, e.Source, laneMarks)
 		}
@@ -380,14 +380,17 @@ func buckets(l *lane, evs []timeline.Event, sc scale) []timeline.Event {
 			b.first = append(b.first, secsMS(e.TMS)+" "+clip(detailString(d), 200))
 		}
 	}
-	peak := 0
+	// Acknowledged rows grow up from the lane's bottom (its lower 60%),
+	// failed and unknown ones down from its top, each scaled to its own
+	// tallest column so that a few errors among many acks still show.
+	peakOK, peakBad := 0, 0
 	keys := make([]int, 0, len(cols))
 	for c, b := range cols {
-		peak = max(peak, b.ok+b.bad)
+		peakOK, peakBad = max(peakOK, b.ok), max(peakBad, b.bad)
 		keys = append(keys, c)
 	}
 	sort.Ints(keys)
-	h := l.H - 4
+	okRoom, badRoom := (l.H-4)*0.6, (l.H-4)*0.4
 	for _, c := range keys {
 		b := cols[c]
 		t0, t1 := sc.colStart(c), sc.colStart(c+1)
@@ -403,20 +406,17 @@ func buckets(l *lane, evs []timeline.Event, sc scale) []timeline.Event {
 			title += "\n" + strings.Join(b.first, "\n")
 		}
 		x := plotLeft + float64(c)
-		bottom := l.Y + l.H - 2
-		okH := math.Max(float64(b.ok)/float64(peak)*h, 0)
-		badH := float64(b.bad) / float64(peak) * h
 		if b.ok > 0 {
-			okH = math.Max(okH, 2)
-			l.Rects = append(l.Rects, rect{X: x, Y: bottom - okH, W: 1.4, H: okH, Class: "w-ok", Title: title})
+			h := math.Max(float64(b.ok)/float64(peakOK)*okRoom, 2)
+			l.Rects = append(l.Rects, rect{X: x, Y: l.Y + l.H - 2 - h, W: 1.4, H: h, Class: "w-ok", Title: title})
 		}
 		if b.bad > 0 {
-			badH = math.Max(badH, 3)
-			l.Rects = append(l.Rects, rect{X: x, Y: bottom - okH - badH, W: 1.4, H: badH, Class: "w-bad", Title: title})
+			h := math.Max(float64(b.bad)/float64(peakBad)*badRoom, 3)
+			l.Rects = append(l.Rects, rect{X: x, Y: l.Y + 2, W: 1.4, H: h, Class: "w-bad", Title: title})
 		}
 	}
 	if len(keys) > 0 {
-		l.Title += fmt.Sprintf(" (tallest column %d rows)", peak)
+		l.Title += fmt.Sprintf(" (tallest column: %d acknowledged, %d failed or unknown)", peakOK, peakBad)
 	}
 	return rest
 }

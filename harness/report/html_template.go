@@ -82,7 +82,7 @@ svg [data-hover]:hover { opacity: .75; }
 {{end}}</g>
 {{end}}{{range .Failed}}<g class="failed" data-check="{{.Check}}"><line class="failed-check" data-check="{{.Check}}" x1="{{n .X}}" x2="{{n .X}}" y1="{{n .Y1}}" y2="{{n .Y2}}"><title>{{.Title}}</title></line><path class="m-fail" d="M{{n .X}} {{n .LabelY}} m0 -11 l6 6 l-6 6 l-6 -6 z"><title>{{.Title}}</title></path><text class="failed-label" x="{{n .LabelX}}" y="{{n .LabelY}}">{{.Label}}<title>{{.Title}}</title></text></g>
 {{end}}</svg>{{end}}
-<p class="legend"><span><i style="background:#7cc58f"></i>up / Yes</span><span><i style="background:#f2b950"></i>Connecting, Preparing</span><span><i style="background:#e57373"></i>down / not running</span><span><i style="background:#ff9800;opacity:.35"></i>fault in place</span><span><i style="background:#d32f2f;opacity:.25"></i>outage</span><span><i style="background:#2e9e4f"></i>writes acknowledged</span><span><i style="background:#d32f2f"></i>writes failed or unknown</span><span><i style="background:#d00000"></i>failed check</span></p>
+<p class="legend"><span><i style="background:#7cc58f"></i>up / Yes</span><span><i style="background:#f2b950"></i>Connecting, Preparing</span><span><i style="background:#e57373"></i>down / not running</span><span><i style="background:#ff9800;opacity:.35"></i>fault in place</span><span><i style="background:#d32f2f;opacity:.25"></i>outage</span><span><i style="background:#2e9e4f"></i>writes acknowledged (from below)</span><span><i style="background:#d32f2f"></i>writes failed or unknown (from above)</span><span><i style="background:#d00000"></i>failed check</span></p>
 <p id="picked">Hover over the picture for details, or click a mark to show them here.</p>
 
 <h2>Checks</h2>
