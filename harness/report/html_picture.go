@@ -144,6 +144,7 @@ func newPicture(r *Report) picture {
 		case laneSQL:
 			threadStates(&l, b.events, sc, "SQL", timeline.KindSQLState)
 		case laneBulk:
+			refusals(&l, b.events, sc)
 			b.events = buckets(&l, b.events, sc)
 		}
 		if b.name == "steps" {
@@ -427,6 +428,27 @@ func anyMap(m map[string]int) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// refusals shades a client's outages: from a "write refused" note to its
+// "writes again" (the drill's end when it never wrote again), as the
+// failover drills record them.
+func refusals(l *lane, evs []timeline.Event, sc scale) {
+	from, open := 0.0, false
+	var first string
+	for _, e := range evs {
+		ev, _ := e.Map()["event"].(string)
+		switch {
+		case ev == "write refused" && !open:
+			from, open, first = e.TMS, true, clip(detailString(e.Map()), 300)
+		case ev == "writes again" && open:
+			stateRect(l, sc, from, e.TMS, "st-refused", fmt.Sprintf("writes refused %s–%s (%s): %s", secsMS(from), secsMS(e.TMS), took(e.TMS-from), first))
+			open = false
+		}
+	}
+	if open {
+		stateRect(l, sc, from, sc.span, "st-refused", fmt.Sprintf("writes refused from %s to the drill's end: %s", secsMS(from), first))
+	}
 }
 
 // stepBars draws the drill's steps, alternating two rows so that

@@ -48,6 +48,7 @@ svg .lane-name { font-size: 11px; font-weight: 600; }
 svg .tick { stroke: #e3e3e3; stroke-width: 1; }
 svg .tick-label { fill: #666; text-anchor: middle; }
 svg .st-up { fill: #7cc58f; } svg .st-down, svg .st-bad { fill: #e57373; } svg .st-warn { fill: #f2b950; }
+svg .st-refused { fill: #e57373; fill-opacity: .45; }
 svg .w-ok { fill: #2e9e4f; } svg .w-bad { fill: #d32f2f; }
 svg .s-pass { fill: #a5d6b3; stroke: #5f9e72; stroke-width: .5; } svg .s-fail { fill: #e53935; } svg .s-skip { fill: #ddd; }
 svg .m-state { fill: #263238; } svg .m-fault { fill: #e67e00; } svg .m-remedy { fill: #7a3bd1; }

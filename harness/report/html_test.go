@@ -310,7 +310,11 @@ func TestHTMLClientLanes(t *testing.T) {
 	r.Timeline = append(r.Timeline,
 		ev(100, "client/pool-pinned", timeline.KindWrite, map[string]any{"result": "acked"}),
 		ev(200, "client/pool-pinned", timeline.KindWrite, map[string]any{"result": "failed", "errno": 1290}),
-		ev(300, "client/dns-cached", timeline.KindWrite, map[string]any{"result": "acked"}))
+		ev(300, "client/dns-cached", timeline.KindWrite, map[string]any{"result": "acked"}),
+		// The failover drills' notes: an outage of the client's writes.
+		ev(1000, "client/pool-pinned", timeline.KindNote, map[string]any{"event": "write refused", "code": 1290, "error": "read-only"}),
+		ev(2500, "client/pool-pinned", timeline.KindNote, map[string]any{"event": "writes again", "unavailable_ms": 1500}),
+		ev(1200, "client/dns-cached", timeline.KindNote, map[string]any{"event": "write refused", "code": 2013, "error": "lost connection"}))
 	var b bytes.Buffer
 	if err := HTML(&b, r); err != nil {
 		t.Fatal(err)
@@ -319,8 +323,14 @@ func TestHTMLClientLanes(t *testing.T) {
 	if !strings.Contains(lanes, "client/dns-cached,client/pool-pinned") {
 		t.Errorf("lanes %s lack one per client", lanes)
 	}
-	if !strings.Contains(b.String(), "1 failed") {
-		t.Error("a client's failed write is not drawn")
+	for _, s := range []string{"1 failed", // a client's failed write
+		`class="st-refused"`, "writes refused 1.00s–2.50s (1.50s): code=1290 error=read-only", // its outage
+		"writes refused from 1.20s to the drill&#39;s end", // one that never ended
+		`class="mk m-fail"`, // the refusal's mark, an error
+	} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("report.html lacks %q", s)
+		}
 	}
 }
 
