@@ -588,10 +588,7 @@ func markLabel(kind string, d map[string]any) string {
 	case timeline.KindStep:
 		return strings.TrimSpace(str("action") + " " + str("result"))
 	case timeline.KindCheck:
-		if str("verdict") != check.Pass {
-			return str("name")
-		}
-		return ""
+		return "" // a failed check is named by its failMark
 	case timeline.KindWrite:
 		if p := str("phase"); p != "" && str("event") == "phase" {
 			return "phase " + p
