@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the embedded lab needs, only when missing
-# (unbound: the failover lab's aws-dns; bind9-dnsutils: dig, for its tests).
+# (unbound: the failover lab's aws-dns; bind9-dnsutils: dig, for its tests;
+# chromium and a font: the headless-browser test of report.html).
 # Usage: scripts/deps.sh [--check]   (--check: report, install nothing)
 set -euo pipefail
-pkgs=(strongswan-charon strongswan-swanctl libcharon-extra-plugins mariadb-server mariadb-client iproute2 nftables util-linux debootstrap openssh-server sudo unbound bind9-dnsutils)
+pkgs=(strongswan-charon strongswan-swanctl libcharon-extra-plugins mariadb-server mariadb-client iproute2 nftables util-linux debootstrap openssh-server sudo unbound bind9-dnsutils chromium fonts-dejavu-core fontconfig)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

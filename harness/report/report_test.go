@@ -374,8 +374,8 @@ func TestWriteIsAtomicAndRepeatable(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if strings.Join(names, ",") != "junit.xml,report.json,summary.md" {
-		t.Fatalf("report dir holds %v, want exactly the three files (no temp files)", names)
+	if strings.Join(names, ",") != "junit.xml,report.html,report.json,summary.md" {
+		t.Fatalf("report dir holds %v, want exactly the four files (no temp files)", names)
 	}
 	if err := Write(filepath.Join(dir, JSONFile, "sub"), sample(true)); err == nil {
 		t.Fatal("Write under a file succeeded")

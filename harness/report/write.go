@@ -57,7 +57,7 @@ func Write(dir string, r *Report, secrets ...string) error {
 			return err
 		}
 	}
-	return nil
+	return writeHTML(dir, s, secrets)
 }
 
 func writeAtomic(path string, data []byte) error {
