@@ -144,4 +144,3 @@ func TestLossy(t *testing.T) {
 		}
 	}
 }
-
