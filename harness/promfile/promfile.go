@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/suite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -78,19 +79,12 @@ func Gather(s *suite.Suite) *prometheus.Registry {
 				unexpected.With(l).Set(st.Max)
 			case name == "rows_written":
 				written.With(l).Set(st.P50)
-			case Lossy(name):
+			case report.CountsLoss(name):
 				lost.With(with("name", name)).Set(st.Max)
 			}
 		}
 	}
 	return reg
-}
-
-// Lossy is a metric counting data lost: rows or writes missing or lost
-// (rows_missing_on_replica, an extra's *_lost), or the failover drills'
-// RPO in rows.
-func Lossy(name string) bool {
-	return strings.Contains(name, "missing") || strings.Contains(name, "lost") || name == "rpo_rows"
 }
 
 func b2f(b bool) float64 {

@@ -135,12 +135,3 @@ func TestWriteFailsWithoutTouchingTheOldFile(t *testing.T) {
 		t.Errorf("write into a missing dir: %v", err)
 	}
 }
-
-func TestLossy(t *testing.T) {
-	for name, want := range map[string]bool{"rows_missing_on_replica": true, "writes_lost": true, "rpo_rows": true,
-		"rows_written": false, "catchup_rows": false, "writer_failed": false} {
-		if Lossy(name) != want {
-			t.Errorf("Lossy(%s) = %v", name, !want)
-		}
-	}
-}

@@ -66,3 +66,10 @@ func SortedNames(m map[string]float64) []string {
 	})
 	return names
 }
+
+// CountsLoss is a metric counting data lost: rows or writes missing or
+// lost (rows_missing_on_replica, an extra's *_lost), or the failover
+// drills' RPO in rows. Higher is worse, as for a *_ms duration.
+func CountsLoss(name string) bool {
+	return strings.Contains(name, "missing") || strings.Contains(name, "lost") || name == "rpo_rows"
+}
