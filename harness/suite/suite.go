@@ -215,11 +215,12 @@ func Percentile(sorted []float64, p float64) float64 {
 	return sorted[min(max(rank, 1), len(sorted))-1]
 }
 
-// Ran is how many runs produced a report (whatever their verdict).
+// Ran is how many runs started their drill (whatever their verdict): not
+// the infrastructure errors and the runs never started.
 func (s *Suite) Ran() int {
 	n := 0
 	for _, r := range s.Runs {
-		if r.Dir != "" {
+		if r.Outcome != Infra && r.Outcome != NotRun {
 			n++
 		}
 	}
