@@ -278,7 +278,7 @@ func printRun(w io.Writer, reportDir string, r suite.Run) {
 // their duration's p50 and p95.
 func printSuite(w io.Writer, s *suite.Suite) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nDRILL\tVERDICT\tRUNS\tPASS\tFAIL\tERROR\tINFRA\tNOT RUN\tFLAKY\tP50\tP95\t")
+	fmt.Fprintln(tw, "\nDRILL\tVERDICT\tRUNS\tPASS\tFAIL\tERROR\tINFRA\tNOT RUN\tFLAKY\tP50\tP95")
 	for _, d := range s.Drills {
 		p50, p95 := "–", "–"
 		if st := d.Metrics[report.DurationMetric]; st.N > 0 {
@@ -288,7 +288,7 @@ func printSuite(w io.Writer, s *suite.Suite) {
 		if d.Flaky {
 			flaky = "FLAKY"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", d.Scenario, strings.ToUpper(d.Verdict), d.Runs, d.Passes,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", d.Scenario, strings.ToUpper(d.Verdict), d.Runs, d.Passes,
 			d.Failures, d.Errors+d.Interrupted, d.Infra, d.NotRun, flaky, p50, p95)
 	}
 	tw.Flush()
