@@ -1,23 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/lab"
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/suite"
 	"github.com/drdrill/drdrill/harness/target"
+	"github.com/drdrill/drdrill/harness/tunnel"
 	"github.com/drdrill/drdrill/scenarios"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -356,4 +361,76 @@ func TestLabUpFailover(t *testing.T) {
 	args := []string{"run", "test-needs-cluster", "--lab", dir, "--report", t.TempDir()}
 	code, _, stderr = runCLI(args...)
 	oneLineWith(t, args, code, stderr, "drill test-needs-cluster needs the failover lab; the lab up at "+dir+" has none")
+}
+
+// SIGINT while two labs side by side are in their outage: every fault is
+// undone, both labs are taken down, the runs say interrupted, exit 2.
+func TestSuiteInterruptedBySIGINT(t *testing.T) {
+	requireLab(t)
+	base, rep := filepath.Join(t.TempDir(), "labs"), t.TempDir()
+	dirs := []string{filepath.Join(base, "1"), filepath.Join(base, "2")}
+	t.Cleanup(func() {
+		for _, d := range dirs {
+			lab.Down(context.Background(), d, backends())
+		}
+	})
+	cmd := exec.Command(os.Args[0], "run", "vpn-outage", "--count", "3", "--parallel", "2", "--lab", base, "--report", rep)
+	cmd.Env = append(os.Environ(), "DRDRILL_TEST_AS_CLI=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Both labs up, both AWS gateways without an IKE SA: both outages.
+	err := poll.Until(context.Background(), "both labs in their outage", 10*time.Millisecond, 30*time.Second,
+		func(ctx context.Context) (bool, string, error) {
+			var seen []string
+			for _, d := range dirs {
+				info, err := lab.Load(d)
+				if err != nil || info.Phase != lab.PhaseUp {
+					seen = append(seen, d+": not up")
+					continue
+				}
+				g, err := tunnel.Open(ctx, "aws", tunnel.UnixSocket(info.Sites[lab.SiteAWS].Gateway.VICI))
+				if err != nil {
+					seen = append(seen, d+": "+err.Error())
+					continue
+				}
+				st, err := g.State(ctx, lab.ConnName)
+				g.Close()
+				if err != nil || len(st.IKESAs) > 0 {
+					seen = append(seen, d+": tunnel up")
+				}
+			}
+			return len(seen) == 0, strings.Join(seen, "; "), nil
+		})
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	werr := cmd.Wait()
+	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != exitCannotRun {
+		t.Fatalf("want exit 2 after SIGINT, got %v\n%s", werr, out.String())
+	}
+	if !strings.Contains(out.String(), "suite interrupted after 2 of 3 run(s)") {
+		t.Errorf("output does not say interrupted:\n%s", out.String())
+	}
+	if _, err := os.Stat(base); err == nil {
+		t.Errorf("labs left behind after SIGINT:\n%s", out.String())
+	}
+	s, err := suite.Load(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Interrupted || s.Drills[0].Interrupted != 2 || s.Drills[0].NotRun != 1 {
+		t.Errorf("suite.json: interrupted %v, drill %+v", s.Interrupted, s.Drills[0])
+	}
+	for _, r := range s.Runs[:2] {
+		b, err := os.ReadFile(filepath.Join(rep, r.Dir, report.JSONFile))
+		if err != nil || !strings.Contains(string(b), `"interrupted": true`) || !strings.Contains(string(b), "documented order") {
+			t.Errorf("run %d: report not interrupted or without the documented-order recovery: %v", r.N, err)
+		}
+	}
 }
