@@ -2,8 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
+	"math"
 
 	"github.com/drdrill/drdrill/harness/trend"
 	"github.com/spf13/cobra"
@@ -32,6 +32,7 @@ dir per run).`,
 
 type compareOptions struct {
 	tolerance string
+	minMS     float64
 	json      bool
 }
 
@@ -47,7 +48,7 @@ its runs), old, new and the change.
 
 A regression is a verdict that was pass and is not, or a duration (*_ms)
 or a count of rows lost or missing that went up by more than --tolerance
-(from 0, any rise). Other metrics are shown, not judged. Drills that only
+(from 0, any rise), and for a duration by at least --min-ms. Other metrics are shown, not judged. Drills that only
 one side ran are listed, not compared.
 
 Exit codes:
@@ -65,6 +66,7 @@ Exit codes:
 		RunE: func(c *cobra.Command, args []string) error { return compare(o, args[0], args[1], c.OutOrStdout()) },
 	}
 	c.Flags().StringVar(&o.tolerance, "tolerance", "20%", "how far (`PCT` of old) a duration or rows-lost metric may rise before it is a regression")
+	c.Flags().Float64Var(&o.minMS, "min-ms", 0, "a duration that rose by less than `MS` milliseconds is not a regression, whatever the percentage")
 	c.Flags().BoolVar(&o.json, "json", false, "print the comparison as JSON")
 	return c
 }
@@ -74,6 +76,9 @@ func compare(o compareOptions, oldPath, newPath string, stdout io.Writer) error 
 	if err != nil {
 		return usageErrorf("report compare: %v", err)
 	}
+	if o.minMS < 0 || math.IsNaN(o.minMS) || math.IsInf(o.minMS, 0) {
+		return usageErrorf("report compare: --min-ms %v: want 0 or more", o.minMS)
+	}
 	old, err := trend.Load(oldPath)
 	if err != nil {
 		return usageErrorf("report compare: OLD %v", err)
@@ -82,7 +87,7 @@ func compare(o compareOptions, oldPath, newPath string, stdout io.Writer) error 
 	if err != nil {
 		return usageErrorf("report compare: NEW %v", err)
 	}
-	c := trend.Compare(old, nu, tol)
+	c := trend.Compare(old, nu, trend.Options{TolerancePct: tol, MinMS: o.minMS})
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -94,7 +99,7 @@ func compare(o compareOptions, oldPath, newPath string, stdout io.Writer) error 
 		return err
 	}
 	if n := len(c.Regressions); n > 0 {
-		return fmt.Errorf("report compare: %d regression(s), first: %s: %w", n, c.Regressions[0], errCheckFailed)
+		return failedf("report compare: %d regression(s), first: %s", n, c.Regressions[0])
 	}
 	return nil
 }

@@ -246,3 +246,11 @@ func isUsage(err error) bool {
 	var ue *usageError
 	return errors.As(err, &ue)
 }
+
+// failed is exit 1 with a reason to say on stderr (a suite, a comparison).
+type failed struct{ msg string }
+
+func (e *failed) Error() string        { return e.msg }
+func (e *failed) Is(target error) bool { return target == errCheckFailed }
+
+func failedf(f string, a ...any) error { return &failed{fmt.Sprintf(f, a...)} }

@@ -185,7 +185,7 @@ func (o *runOptions) runSuite(ctx context.Context, p *suitePlan, stdout, stderr 
 	case s.Ran() == 0:
 		return fmt.Errorf("no drill could run: %s", firstReason(runs))
 	case !s.Passed():
-		return fmt.Errorf("%s: %w", notPassed(s), errCheckFailed)
+		return failedf("%s", notPassed(s))
 	}
 	return nil
 }

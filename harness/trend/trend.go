@@ -129,25 +129,35 @@ type Drill struct {
 	Metrics    []Metric `json:"metrics"`
 }
 
+// Options say what is a regression.
+type Options struct {
+	// TolerancePct is how far (in percent of old) a Worse metric may rise
+	// before it is a regression.
+	TolerancePct float64 `json:"tolerance_pct"`
+	// MinMS is a floor for durations: a *_ms metric that rose by less
+	// than this many ms is not a regression, whatever the percentage (a
+	// 23 ms tunnel recovery that takes 36 ms is +60% of noise).
+	MinMS float64 `json:"min_ms"`
+}
+
 // Comparison is the outcome of Compare (compare --json prints it).
 type Comparison struct {
-	Old          *Side    `json:"old"`
-	New          *Side    `json:"new"`
-	TolerancePct float64  `json:"tolerance_pct"`
-	Drills       []Drill  `json:"drills"`
-	OnlyOld      []string `json:"only_old"` // drills not in new
-	OnlyNew      []string `json:"only_new"`
-	Regressions  []string `json:"regressions"` // one line each
+	Old *Side `json:"old"`
+	New *Side `json:"new"`
+	Options
+	Drills      []Drill  `json:"drills"`
+	OnlyOld     []string `json:"only_old"` // drills not in new
+	OnlyNew     []string `json:"only_new"`
+	Regressions []string `json:"regressions"` // one line each
 }
 
 // Worse reports whether a rise of metric name is a regression: a duration
 // (*_ms) or a count of rows lost.
 func Worse(name string) bool { return strings.HasSuffix(name, "_ms") || report.CountsLoss(name) }
 
-// Compare compares the drills both sides ran; tolerancePct is how far (in
-// percent of old) a Worse metric may rise before it is a regression.
-func Compare(old, new *Side, tolerancePct float64) *Comparison {
-	c := &Comparison{Old: old, New: new, TolerancePct: tolerancePct, Drills: []Drill{}, OnlyOld: []string{}, OnlyNew: []string{}, Regressions: []string{}}
+// Compare compares the drills both sides ran.
+func Compare(old, new *Side, o Options) *Comparison {
+	c := &Comparison{Old: old, New: new, Options: o, Drills: []Drill{}, OnlyOld: []string{}, OnlyNew: []string{}, Regressions: []string{}}
 	newBy := map[string]suite.Drill{}
 	for _, d := range new.suite.Drills {
 		newBy[d.Scenario] = d
@@ -185,7 +195,8 @@ func Compare(old, new *Side, tolerancePct float64) *Comparison {
 					pct := delta / math.Abs(*m.Old) * 100
 					m.DeltaPct = &pct
 				}
-				if Worse(k) && delta > 0 && (m.DeltaPct == nil || *m.DeltaPct > tolerancePct) {
+				floor := strings.HasSuffix(k, "_ms") && delta < o.MinMS
+				if Worse(k) && delta > 0 && !floor && (m.DeltaPct == nil || *m.DeltaPct > o.TolerancePct) {
 					m.Regression = true
 					c.Regressions = append(c.Regressions, fmt.Sprintf("%s: %s %s → %s (%s)", d.Scenario, k, num(*m.Old), num(*m.New), change(m)))
 				}
@@ -240,8 +251,12 @@ func describe(s *Side) string {
 // Table writes the comparison for people: a header, a row per verdict and
 // metric, the drills only one side ran, and the regressions.
 func (c *Comparison) Table(w io.Writer) error {
-	fmt.Fprintf(w, "old: %s\nnew: %s\nregression: a verdict no longer pass, or a *_ms or rows-lost metric up more than %s%%\n\n",
-		describe(c.Old), describe(c.New), num(c.TolerancePct))
+	floor := ""
+	if c.MinMS > 0 {
+		floor = fmt.Sprintf(" (a *_ms by %s ms at least)", num(c.MinMS))
+	}
+	fmt.Fprintf(w, "old: %s\nnew: %s\nregression: a verdict no longer pass, or a *_ms or rows-lost metric up more than %s%%%s\n\n",
+		describe(c.Old), describe(c.New), num(c.TolerancePct), floor)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRILL\tMETRIC\tOLD\tNEW\tCHANGE\t")
 	dash := func(p *float64) string {

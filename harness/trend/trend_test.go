@@ -81,7 +81,7 @@ func TestCompareReports(t *testing.T) {
 		{"unmeasured", "pass", 4000, nil, 0, nil, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", tc.verdict, tc.dur, tc.detect, tc.missing, tc.extra)), 20)
+			c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", tc.verdict, tc.dur, tc.detect, tc.missing, tc.extra)), Options{TolerancePct: 20})
 			if len(c.Regressions) != len(tc.want) {
 				t.Errorf("regressions %q, want %q", c.Regressions, tc.want)
 			}
@@ -100,7 +100,7 @@ func TestCompareReports(t *testing.T) {
 		})
 	}
 	// The table says what changed, flags it and names the sides.
-	c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", "fail", 4900, nil, 1, nil)), 20)
+	c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", "fail", 4900, nil, 1, nil)), Options{TolerancePct: 20})
 	var b bytes.Buffer
 	c.Table(&b)
 	out := b.String()
@@ -118,8 +118,16 @@ func TestCompareReports(t *testing.T) {
 	if err != nil || !strings.Contains(string(js), `"regression":true`) || !strings.Contains(string(js), `"kind":"report"`) {
 		t.Errorf("json: %v %s", err, js)
 	}
+	// A floor: a duration up 900 ms (+22.5%) is no regression under a
+	// 1000 ms floor, one up 1000 ms is; rows lost have no floor.
+	if c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", "pass", 4900, f(3000), 1, nil)), Options{TolerancePct: 20, MinMS: 1000}); len(c.Regressions) != 1 || !strings.Contains(c.Regressions[0], "rows_missing") {
+		t.Errorf("floor 1000 ms: %q", c.Regressions)
+	}
+	if c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", "pass", 5000, f(3000), 0, nil)), Options{TolerancePct: 20, MinMS: 1000}); len(c.Regressions) != 1 {
+		t.Errorf("floor 1000 ms, up 1000 ms: %q", c.Regressions)
+	}
 	// A tolerance of 0: any rise of a duration.
-	if c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", "pass", 4001, f(3000), 0, nil)), 0); len(c.Regressions) != 1 {
+	if c := Compare(load(t, old), load(t, writeReport(t, "vpn-outage", "pass", 4001, f(3000), 0, nil)), Options{}); len(c.Regressions) != 1 {
 		t.Errorf("tolerance 0: %q", c.Regressions)
 	}
 }
@@ -139,7 +147,7 @@ func TestCompareSuites(t *testing.T) {
 	// p50 is compared: one slow run of three in the new suite does not
 	// move it; b failing once is a regression of its verdict.
 	nu := mk(run("a", 1, "pass", 4050), run("a", 2, "pass", 20000), run("a", 3, "pass", 4000), run("b", 1, "fail", 1000), run("new", 1, "pass", 1))
-	c := Compare(load(t, old), load(t, filepath.Join(nu, suite.JSONFile)), 20)
+	c := Compare(load(t, old), load(t, filepath.Join(nu, suite.JSONFile)), Options{TolerancePct: 20})
 	if len(c.Regressions) != 1 || c.Regressions[0] != "b: verdict pass → fail" {
 		t.Errorf("regressions %q", c.Regressions)
 	}
@@ -154,7 +162,7 @@ func TestCompareSuites(t *testing.T) {
 	}
 	// A suite against a single report of one of its drills.
 	rep := writeReport(t, "b", "pass", 1000, nil, 0, nil)
-	if c := Compare(load(t, rep), load(t, nu), 20); len(c.Drills) != 1 || len(c.Regressions) != 1 || len(c.OnlyNew) != 2 {
+	if c := Compare(load(t, rep), load(t, nu), Options{TolerancePct: 20}); len(c.Drills) != 1 || len(c.Regressions) != 1 || len(c.OnlyNew) != 2 {
 		t.Errorf("report vs suite: %+v", c)
 	}
 }
