@@ -155,7 +155,7 @@ could not start; 2 bad input, none could start, or interrupted.`,
 	f.BoolVar(&o.yes, "yes", false, "confirm a drill on a target file (which must also say safety.allow_destructive: true)")
 	f.StringVar(&o.state, "state", "", "the `DIR` of the fault journal (default: the lab dir, or $XDG_STATE_HOME/drdrill/NAME for a target file)")
 	f.StringVar(&o.dir, "lab", defaultLabDir(), labDirUsage)
-	f.StringVar(&o.reportDir, "report", "", "the `DIR` to write the report in (default reports/SCENARIO)")
+	f.StringVar(&o.reportDir, "report", "", "the `DIR` to write the report in (default reports/SCENARIO; a suite: reports/suite)")
 	f.BoolVar(&o.keep, "keep-lab", false, "leave the lab this run brings up running afterwards")
 	f.StringVar(&o.backend, "backend", "netns", backendUsage()+" (when this run brings the lab up)")
 	f.BoolVar(&o.all, "all", false, "run every drill (a suite)")
