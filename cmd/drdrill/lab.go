@@ -42,9 +42,10 @@ func defaultLabDir() string {
 
 // labOptions are the flags of lab up, down and status.
 type labOptions struct {
-	dir     string
-	backend string
-	json    bool
+	dir      string
+	backend  string
+	json     bool
+	failover bool
 }
 
 func newLabCmd(stderr io.Writer) *cobra.Command {
@@ -109,6 +110,7 @@ as text or (--json) as a JSON document.`,
 	// earlier parser did (lab down --backend docker in a script still works),
 	// but shows only the ones it uses.
 	addLabFlags(upCmd, &up, "json")
+	upCmd.Flags().BoolVar(&up.failover, "failover", false, "add the failover drills' hosts: a second AWS instance (the cluster's reader), its DNS, two app hosts (netns only)")
 	addLabFlags(downCmd, &down, "backend", "json")
 	addLabFlags(statusCmd, &status, "backend")
 	c.AddCommand(upCmd, downCmd, statusCmd, newLabTargetCmd(), newLabGatewayCmd())
@@ -132,8 +134,11 @@ func labUp(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.failover && b.Name() != "netns" {
+		return usageErrorf("lab up: --failover: the failover lab runs on the netns backend only; got --backend %s", b.Name())
+	}
 	start := time.Now()
-	info, err := lab.Up(ctx, lab.Options{Dir: o.dir, Backend: b, Log: newLogger(stderr)})
+	info, err := lab.Up(ctx, lab.Options{Dir: o.dir, Backend: b, Log: newLogger(stderr), Failover: o.failover})
 	if err != nil {
 		return err
 	}
@@ -141,6 +146,13 @@ func labUp(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 	for _, s := range lab.Sites {
 		site := info.Sites[s]
 		fmt.Fprintf(stdout, "  %-6s vici %s  mysql %s (%s)\n", s, site.Gateway.VICI, site.DB.Socket, site.DB.Role)
+	}
+	if f := info.Failover; f != nil {
+		fmt.Fprintf(stdout, "  failover: reader mysql %s, dns %s (%s), apps", f.DB2.Socket, f.DNS.Addr, f.DNS.Zone)
+		for _, a := range f.Apps {
+			fmt.Fprintf(stdout, " %s", a.Name)
+		}
+		fmt.Fprintln(stdout)
 	}
 	return nil
 }

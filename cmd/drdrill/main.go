@@ -97,7 +97,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		return usageErrorf("%s%v", cmdPrefix(c), err)
 	})
 	root.SetHelpCommand(newHelpCmd())
-	root.AddCommand(newLabCmd(stderr), newListCmd(), newRunCmd(stderr), newPlanCmd(), newPreflightCmd(), newRecoverCmd())
+	root.AddCommand(newLabCmd(stderr), newListCmd(), newRunCmd(stderr), newPlanCmd(), newPreflightCmd(), newRecoverCmd(), newReportCmd())
 	// The completion command needs stdout set first (it keeps the writer);
 	// made here rather than by Execute so that it too rejects bad input.
 	root.InitDefaultCompletionCmd()
@@ -240,3 +240,17 @@ func newLogger(w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
+
+// isUsage reports whether err is bad input (nothing ran).
+func isUsage(err error) bool {
+	var ue *usageError
+	return errors.As(err, &ue)
+}
+
+// failed is exit 1 with a reason to say on stderr (a suite, a comparison).
+type failed struct{ msg string }
+
+func (e *failed) Error() string        { return e.msg }
+func (e *failed) Is(target error) bool { return target == errCheckFailed }
+
+func failedf(f string, a ...any) error { return &failed{fmt.Sprintf(f, a...)} }

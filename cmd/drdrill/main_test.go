@@ -52,11 +52,11 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	}{
 		{nil, "want a command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list, plan, preflight, recover or run); did you mean list?`},
+		{[]string{"lsit"}, `unknown command "lsit" (want completion, lab, list, plan, preflight, recover, report or run); did you mean list?`},
 		{[]string{"--frob"}, "unknown flag: --frob"},
 		{[]string{"help", "frobnicate"}, `help: unknown command "frobnicate"`},
-		{[]string{"run"}, "want exactly one scenario"},
-		{[]string{"run", "a", "b"}, "want exactly one scenario"},
+		{[]string{"run"}, "run: want a scenario name, several, or --all"},
+		{[]string{"run", "vpn-outage", "b"}, `unknown scenario "b"`},
 		{[]string{"run", "no-such-drill"}, `unknown scenario "no-such-drill"`},
 		{[]string{"run", "vpn-outage", "--target", "/no/such/target.yaml"}, "--target /no/such/target.yaml: no such target file"},
 		{[]string{"run", "vpn-outage", "--target", empty}, "a directory, not a target file"},
@@ -113,7 +113,10 @@ func TestHelpExitsZeroWithTheFlags(t *testing.T) {
 		{[]string{"recover"}, []string{"--target", "--lab", "--state"}},
 		{[]string{"preflight"}, []string{"--target", "--lab", "--json", "--print-grants"}},
 		{[]string{"list"}, []string{"--help"}},
-		{[]string{"run"}, []string{"--target", "--lab", "--report", "--keep-lab", "--backend"}},
+		{[]string{"run"}, []string{"--target", "--lab", "--report", "--keep-lab", "--backend", "--all", "--count", "--parallel", "--metrics-file"}},
+		{[]string{"lab", "up"}, []string{"--failover"}},
+		{[]string{"report"}, []string{"--help"}},
+		{[]string{"report", "compare"}, []string{"--tolerance", "--min-ms", "--json"}},
 		{[]string{"plan"}, []string{"--target", "--lab"}},
 		{[]string{"completion"}, []string{"--help"}},
 		{[]string{"completion", "bash"}, []string{"--no-descriptions"}},
@@ -210,15 +213,34 @@ func requireLab(t *testing.T) {
 func TestRunBringsALabUpAndTakesItDown(t *testing.T) {
 	requireLab(t)
 	dir, rep := filepath.Join(t.TempDir(), "lab"), t.TempDir()
+	prom := filepath.Join(t.TempDir(), "drdrill.prom")
 	t.Cleanup(func() { lab.Down(context.Background(), dir, backends()) })
-	code, out, stderr := runCLI("run", "vpn-outage", "--lab", dir, "--report", rep)
+	code, out, stderr := runCLI("run", "vpn-outage", "--lab", dir, "--report", rep, "--metrics-file", prom)
 	if code != exitPass {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	// The report dir's layout is the contract: exactly these three files.
+	if ents, _ := os.ReadDir(rep); len(ents) != 3 {
+		t.Errorf("report dir holds %d entries, want 3", len(ents))
 	}
 	for _, f := range []string{"report.json", "junit.xml", "summary.md"} {
 		if _, err := os.Stat(filepath.Join(rep, f)); err != nil {
 			t.Errorf("report file %s: %v", f, err)
 		}
+	}
+	mfs := parseProm(t, prom)
+	vo := map[string]string{"scenario": "vpn-outage", "target": "lab"}
+	if v, ok := promValue(mfs, "drdrill_drill_verdict", map[string]string{"scenario": "vpn-outage", "target": "lab", "verdict": "pass"}); !ok || v != 1 {
+		t.Errorf("metrics file: pass verdict %v (%v)", v, ok)
+	}
+	if v, ok := promValue(mfs, "drdrill_drill_duration_seconds", vo); !ok || v < 1 {
+		t.Errorf("metrics file: duration %v s (%v)", v, ok)
+	}
+	if v, ok := promValue(mfs, "drdrill_metric_seconds", map[string]string{"scenario": "vpn-outage", "name": "outage_detect"}); !ok || v <= 0 {
+		t.Errorf("metrics file: outage_detect %v s (%v)", v, ok)
+	}
+	if v, ok := promValue(mfs, "drdrill_rows_missing_on_replica", vo); !ok || v != 0 {
+		t.Errorf("metrics file: rows missing %v (%v)", v, ok)
 	}
 	if _, err := os.Stat(dir); err == nil {
 		t.Error("the lab the run brought up is still there")

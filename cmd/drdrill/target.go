@@ -144,3 +144,12 @@ func hostResolver(f *targetfile.File) (targetfile.HostResolver, func(), error) {
 		return ssh(ctx, via, site)
 	}, closeSSH, nil
 }
+
+// reportName is the target as reports and metrics name it: "lab" or the
+// target file's name.
+func (s *targetSpec) reportName() string {
+	if s.isLab() {
+		return "lab"
+	}
+	return s.file.Name
+}

@@ -1,0 +1,259 @@
+package suite
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/drdrill/drdrill/harness/report"
+)
+
+// Write writes junit.xml, suite.json and suite.html into dir (created if
+// needed), each atomically (temp file and rename). The runs' own reports
+// are already in their dirs.
+func Write(dir string, s *Suite) error {
+	js, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", JSONFile, err)
+	}
+	ju, err := junit(s)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", JUnitFile, err)
+	}
+	var h bytes.Buffer
+	if err := page.Execute(&h, htmlView(s)); err != nil {
+		return fmt.Errorf("render %s: %w", HTMLFile, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create suite dir: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{JSONFile, append(js, '\n')}, {JUnitFile, ju}, {HTMLFile, h.Bytes()}} {
+		if err := WriteFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Load reads dir/suite.json.
+func Load(dir string) (*Suite, error) {
+	b, err := os.ReadFile(filepath.Join(dir, JSONFile))
+	if err != nil {
+		return nil, err
+	}
+	var s Suite
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, JSONFile), err)
+	}
+	if s.Schema != Schema {
+		return nil, fmt.Errorf("%s: schema %q, want %q", filepath.Join(dir, JSONFile), s.Schema, Schema)
+	}
+	return &s, nil
+}
+
+// WriteFileAtomic writes data to path through a temp file in the same dir,
+// synced and renamed over path (mode 0644): a reader sees the old file or
+// the new one, never part of one.
+func WriteFileAtomic(path string, data []byte) error {
+	name := filepath.Base(path)
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+name+".*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	_, err = tmp.Write(data)
+	err = errors.Join(err, tmp.Chmod(0o644), tmp.Sync())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename %s: %w", name, err)
+	}
+	return nil
+}
+
+// JUnit XML: the dialect Jenkins, GitLab and GitHub's test reporters read.
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Name    string       `xml:"name,attr"`
+	Tests   int          `xml:"tests,attr"`
+	Fails   int          `xml:"failures,attr"`
+	Errors  int          `xml:"errors,attr"`
+	Skipped int          `xml:"skipped,attr"`
+	Time    string       `xml:"time,attr"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Fails      int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Timestamp string        `xml:"timestamp,attr,omitempty"`
+	Failure   *junitProblem `xml:"failure"`
+	Error     *junitProblem `xml:"error"`
+	Skipped   *junitProblem `xml:"skipped"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitProblem struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Text    string `xml:",chardata"`
+}
+
+func secs(ms int64) string { return fmt.Sprintf("%.3f", float64(ms)/1000) }
+
+// junit is a testsuite per drill and a testcase per run: a failed run is a
+// failure; an errored, interrupted or unstarted one (infra) an error; a run
+// never started skipped.
+func junit(s *Suite) ([]byte, error) {
+	root := junitSuites{Name: "drdrill", Time: secs(s.DurationMS)}
+	for _, d := range s.Drills {
+		js := junitSuite{Name: "drdrill/" + d.Scenario, Properties: []junitProperty{{"scenario", d.Scenario},
+			{"target", s.Target}, {"verdict", d.Verdict}, {"flaky", fmt.Sprint(d.Flaky)}}}
+		var total int64
+		for _, r := range s.Runs {
+			if r.Scenario != d.Scenario {
+				continue
+			}
+			total += r.DurationMS
+			c := junitCase{Name: fmt.Sprintf("run-%d", r.N), Classname: "drdrill." + d.Scenario, Time: secs(r.DurationMS)}
+			if !r.StartedAt.IsZero() {
+				c.Timestamp = r.StartedAt.UTC().Format(time.RFC3339)
+			}
+			if r.Dir != "" {
+				c.SystemOut = "report: " + r.Dir + "/" + report.JSONFile
+			}
+			p := &junitProblem{Message: r.Reason, Type: r.Outcome, Text: r.Reason}
+			switch r.Outcome {
+			case Pass:
+			case Fail:
+				c.Failure = p
+			case NotRun:
+				c.Skipped = p
+			case Infra:
+				p.Text = "infrastructure error, the drill did not run: " + r.Reason
+				c.Error = p
+			default:
+				c.Error = p
+			}
+			js.Cases = append(js.Cases, c)
+			js.Tests++
+			switch {
+			case c.Failure != nil:
+				js.Fails++
+			case c.Error != nil:
+				js.Errors++
+			case c.Skipped != nil:
+				js.Skipped++
+			}
+		}
+		js.Time = secs(total)
+		root.Tests += js.Tests
+		root.Fails += js.Fails
+		root.Errors += js.Errors
+		root.Skipped += js.Skipped
+		root.Suites = append(root.Suites, js)
+	}
+	b, err := xml.MarshalIndent(root, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(xml.Header), b...), '\n'), nil
+}
+
+// The HTML page: self-contained (no script, no external style), a table of
+// drills and one of runs.
+type htmlDrill struct {
+	Drill
+	Rows []htmlMetric
+}
+
+type htmlMetric struct {
+	Name          string
+	N             int
+	P50, P95, Max string
+}
+
+type htmlPage struct {
+	S      *Suite
+	Drills []htmlDrill
+}
+
+func htmlView(s *Suite) htmlPage {
+	p := htmlPage{S: s}
+	for _, d := range s.Drills {
+		hd := htmlDrill{Drill: d}
+		vals := map[string]float64{}
+		for k := range d.Metrics {
+			vals[k] = 0
+		}
+		for _, k := range report.SortedNames(vals) {
+			st := d.Metrics[k]
+			hd.Rows = append(hd.Rows, htmlMetric{Name: k, N: st.N, P50: num(st.P50), P95: num(st.P95), Max: num(st.Max)})
+		}
+		p.Drills = append(p.Drills, hd)
+	}
+	return p
+}
+
+func num(v float64) string {
+	s := fmt.Sprintf("%.1f", v)
+	return strings.TrimSuffix(s, ".0")
+}
+
+var page = template.Must(template.New("suite").Funcs(template.FuncMap{
+	"secs":  func(ms int64) string { return fmt.Sprintf("%.2fs", float64(ms)/1000) },
+	"stamp": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>drdrill suite on {{.S.Target}}</title>
+<style>
+body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left}td.n{text-align:right}
+.pass{background:#dfd}.fail{background:#fdd}.error,.infra,.interrupted{background:#fed}.not-run{background:#eee}
+</style></head><body>
+<h1>drdrill suite on {{.S.Target}}</h1>
+<p>started {{stamp .S.StartedAt}}, took {{secs .S.DurationMS}}, {{.S.Parallel}} at a time, each drill {{.S.Count}}×{{if .S.Interrupted}}, <b>interrupted</b>{{end}}</p>
+<h2>Drills</h2>
+<table><tr><th>drill</th><th>verdict</th><th>runs</th><th>passes</th><th>failures</th><th>errors</th><th>interrupted</th><th>infra errors</th><th>not run</th><th>flaky</th></tr>
+{{range .Drills}}<tr><td>{{.Scenario}}</td><td class="{{.Verdict}}">{{.Verdict}}</td><td class="n">{{.Runs}}</td><td class="n">{{.Passes}}</td><td class="n">{{.Failures}}</td><td class="n">{{.Errors}}</td><td class="n">{{.Interrupted}}</td><td class="n">{{.Infra}}</td><td class="n">{{.NotRun}}</td><td>{{if .Flaky}}<b>flaky</b>{{else}}no{{end}}</td></tr>
+{{end}}</table>
+{{range .Drills}}<h2>{{.Scenario}}: metrics</h2>
+{{if .Rows}}<table><tr><th>metric</th><th>runs</th><th>p50</th><th>p95</th><th>max</th></tr>
+{{range .Rows}}<tr><td>{{.Name}}</td><td class="n">{{.N}}</td><td class="n">{{.P50}}</td><td class="n">{{.P95}}</td><td class="n">{{.Max}}</td></tr>
+{{end}}</table>{{else}}<p>No run measured anything.</p>{{end}}
+{{end}}<h2>Runs</h2>
+<table><tr><th>drill</th><th>run</th><th>outcome</th><th>took</th><th>report</th><th>why</th></tr>
+{{range .S.Runs}}<tr><td>{{.Scenario}}</td><td class="n">{{.N}}</td><td class="{{.Outcome}}">{{.Outcome}}</td><td class="n">{{secs .DurationMS}}</td><td>{{if .Dir}}<a href="{{.Dir}}/summary.md">{{.Dir}}</a>{{end}}</td><td>{{.Reason}}</td></tr>
+{{end}}</table>
+</body></html>
+`))
