@@ -297,9 +297,24 @@ func ClientsAsExpected(cs []ClientOutcome) Result {
 	case len(cs) == 0:
 		r.Verdict, r.Observed = Fail, "no client recorded"
 	case len(failed) > 0:
-		r.Verdict, r.Observed = Fail, strings.Join(append(failed, passed...), "\n")
+		r.Verdict, r.Observed = Fail, strings.Join(failed, "\n")
+		if len(passed) > 0 {
+			r.Observed += fmt.Sprintf("\n(%d other clients as their profiles expect)", len(passed))
+		}
 	default:
-		r.Verdict, r.Observed = Pass, strings.Join(passed, "\n")
+		// Each client's own line is in Detail and in the report's clients[].
+		r.Verdict = Pass
+		r.Observed = fmt.Sprintf("all %d clients as their profiles expect", len(cs))
+		var parts []string
+		if len(stuck) > 0 {
+			parts = append(parts, fmt.Sprintf("%d stuck on the demoted writer until failback", len(stuck)))
+		}
+		if len(bounded) > 0 {
+			parts = append(parts, fmt.Sprintf("%d followed the failover within their bound", len(bounded)))
+		}
+		if len(parts) > 0 {
+			r.Observed += ": " + strings.Join(parts, ", ")
+		}
 	}
 	return r
 }

@@ -143,9 +143,15 @@ func TestClientsAsExpected(t *testing.T) {
 	fresh := client(t, clients.FreshPerWrite, clientOutage(1000, 5000), clientOutage(20000, 20100))
 	quiet := client(t, clients.PoolRejectReadOnly)
 	r := ClientsAsExpected([]ClientOutcome{out(pinned), out(fresh), out(quiet)})
-	wantFailover(t, r, Pass, "peer-app/pool-pinned: 5 writes refused (1290×5)", "until failback", "peer-app/pool-reject-read-only: no write refused")
-	if lines := strings.Split(r.Observed, "\n"); len(lines) != 3 {
-		t.Errorf("want one line per client: %q", r.Observed)
+	wantFailover(t, r, Pass, "all 3 clients as their profiles expect: 1 stuck on the demoted writer until failback, 2 followed the failover within their bound")
+	// Each client's line is in the detail (and the report's clients[]).
+	var lines []string
+	for _, d := range r.Detail["clients"].([]map[string]any) {
+		lines = append(lines, d["diagnosis"].(string))
+	}
+	if all := strings.Join(lines, "\n"); len(lines) != 3 || !strings.Contains(all, "peer-app/pool-pinned: 5 writes refused (1290×5)") ||
+		!strings.Contains(all, "until failback") || !strings.Contains(all, "peer-app/pool-reject-read-only: no write refused") {
+		t.Errorf("want one diagnosis line per client in the detail: %q", lines)
 	}
 	if !strings.Contains(r.Expected, "stuck on the demoted writer until failback: peer-app/pool-pinned") ||
 		!strings.Contains(r.Expected, "peer-app/fresh-per-write ≤ 6.010s") {
