@@ -54,6 +54,7 @@ type runOptions struct {
 	parallel    int
 	count       int
 	metricsFile string
+	quiet       bool
 
 	// last is the run's outcome for --metrics-file (nil until it has one).
 	last *suite.Run
@@ -157,6 +158,7 @@ could not start; 2 bad input, none could start, or interrupted.`,
 	f.StringVar(&o.dir, "lab", defaultLabDir(), labDirUsage)
 	f.StringVar(&o.reportDir, "report", "", "the `DIR` to write the report in (default reports/SCENARIO; a suite: reports/suite)")
 	f.BoolVar(&o.keep, "keep-lab", false, "leave the lab this run brings up running afterwards")
+	f.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr (the current step, what it waits for, elapsed and deadline)")
 	f.StringVar(&o.backend, "backend", "netns", backendUsage()+" (when this run brings the lab up)")
 	f.BoolVar(&o.all, "all", false, "run every drill (a suite)")
 	f.IntVar(&o.count, "count", 1, "run each drill `K` times (a suite)")
@@ -256,7 +258,7 @@ func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend
 		}
 		defer j.Close()
 		fmt.Fprintf(stdout, "drilling %s (fault journal %s)\n", spec.name(), j.Path())
-		return o.finish(ctx, sc, t, j, spec.file.Safety().MaxFault, log, stdout)
+		return o.finish(ctx, sc, t, j, spec.file.Safety().MaxFault, log, stdout, stderr)
 	}
 	absDir := spec.labDir
 	info, err := lab.Load(absDir)
@@ -293,13 +295,13 @@ func (o *runOptions) run(ctx context.Context, sc harness.Scenario, b lab.Backend
 		return err
 	}
 	defer j.Close()
-	return o.finish(ctx, sc, t, j, 0, log, stdout)
+	return o.finish(ctx, sc, t, j, 0, log, stdout, stderr)
 }
 
 // finish runs the drill on t, writes the report and turns the verdict into
 // the exit code.
-func (o *runOptions) finish(ctx context.Context, sc harness.Scenario, t target.Target, j *journal.Journal, maxFault time.Duration, log *slog.Logger, stdout io.Writer) error {
-	r, secrets, err := runDrill(ctx, sc, t, j, maxFault, log)
+func (o *runOptions) finish(ctx context.Context, sc harness.Scenario, t target.Target, j *journal.Journal, maxFault time.Duration, log *slog.Logger, stdout, stderr io.Writer) error {
+	r, secrets, err := runDrill(ctx, sc, t, j, maxFault, log, progressTo(stderr, o.quiet, 1, ""))
 	if err != nil {
 		return err
 	}

@@ -224,7 +224,7 @@ func (o *runOptions) runJob(ctx context.Context, p *suitePlan, j suite.Job, log 
 			return infra(err)
 		}
 		defer jr.Close()
-		if r, secrets, err = runDrill(ctx, sc, t, jr, p.spec.file.Safety().MaxFault, log); err != nil {
+		if r, secrets, err = runDrill(ctx, sc, t, jr, p.spec.file.Safety().MaxFault, log, o.suiteProgress(stderr, p, j)); err != nil {
 			return infra(err)
 		}
 	} else {
@@ -248,7 +248,7 @@ func (o *runOptions) runJob(ctx context.Context, p *suitePlan, j suite.Job, log 
 			return infra(err)
 		}
 		defer jr.Close()
-		if r, secrets, err = runDrill(ctx, sc, t, jr, 0, log); err != nil {
+		if r, secrets, err = runDrill(ctx, sc, t, jr, 0, log, o.suiteProgress(stderr, p, j)); err != nil {
 			return infra(err)
 		}
 	}
@@ -323,4 +323,10 @@ func firstReason(runs []suite.Run) string {
 		}
 	}
 	return "none started"
+}
+
+// suiteProgress shows a suite run's progress as plain lines named after the
+// run (runs side by side cannot share one line in place).
+func (o *runOptions) suiteProgress(w io.Writer, _ *suitePlan, j suite.Job) *liveProgress {
+	return progressTo(w, o.quiet, 2, fmt.Sprintf("%s#%d: ", j.Scenario, j.N))
 }

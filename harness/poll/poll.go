@@ -41,6 +41,11 @@ func Until(ctx context.Context, what string, interval, timeout time.Duration, pr
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	if o, ok := ctx.Value(observerKey{}).(Observer); ok {
+		deadline, _ := ctx.Deadline()
+		o(what, start, deadline, false)
+		defer o(what, start, deadline, true)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var seen string
@@ -78,4 +83,16 @@ func Value[T any](ctx context.Context, what string, interval, timeout time.Durat
 		return done, seen, err
 	})
 	return last, err
+}
+
+// Observer hears every wait that starts (done false) and ends (done true)
+// under a context: what it waits for, since when, and its deadline (zero:
+// none). Live progress shows it.
+type Observer func(what string, start, deadline time.Time, done bool)
+
+type observerKey struct{}
+
+// WithObserver returns ctx with o hearing the waits made under it.
+func WithObserver(ctx context.Context, o Observer) context.Context {
+	return context.WithValue(ctx, observerKey{}, o)
 }
