@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Capability names an optional ability a drill or fault may need.
@@ -58,6 +59,9 @@ func Has(t Target, c Capability) bool {
 	case CapCluster:
 		c, ok := t.(Cluster)
 		return ok && len(c.Instances()) >= 2
+	case CapFreeze:
+		f, ok := t.(Freezer)
+		return ok && f.CanFreeze()
 	}
 	return false
 }
@@ -99,4 +103,23 @@ func Require(t Target, who string, needs ...Capability) error {
 // may) and never altered.
 type Workloader interface {
 	WorkloadTable() (database, table string)
+}
+
+// CapFreeze is Freezer: stop a site's database daemon (site-loss).
+const CapFreeze Capability = "freeze"
+
+// Freezer can freeze a host's database daemon (SIGSTOP): its connections
+// neither answer nor close, as when a site goes dark with writes in flight.
+//
+// Freeze arms a dead-man's switch in the host before it stops the daemon:
+// with limit > 0 something outside drdrill (a detached watchdog in the
+// host) thaws it after limit even when drdrill is killed. Thaw cancels the
+// switch, continues the daemon and returns once it is no longer stopped;
+// it is idempotent, and safe when Freeze never ran or was done by another
+// process. CanFreeze says whether this target can (the lab: on the netns
+// backend).
+type Freezer interface {
+	Freeze(ctx context.Context, h Host, limit time.Duration) error
+	Thaw(ctx context.Context, h Host) error
+	CanFreeze() bool
 }
