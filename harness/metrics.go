@@ -46,6 +46,9 @@ const (
 	WriterUnknown             Metric = "writer_unknown"
 	WritesLate                Metric = "writes_late"
 	WritesNotWritten          Metric = "writes_not_written"
+	// CatchupProjection is a replica.Projection: longer outages at the
+	// drill's measured rates.
+	CatchupProjection Metric = "catchup_projection"
 )
 
 // The failover drills' metrics (metrics.extra).

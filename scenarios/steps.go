@@ -25,6 +25,9 @@ type Drill struct {
 	Env              *harness.Env
 	Primary, Replica *target.Site
 	Marks
+	// appliedRows and applyTime are the catch-up ApplyRate measured.
+	appliedRows int64
+	applyTime   time.Duration
 }
 
 // Marks are the instants a drill's metrics are computed from.
@@ -213,7 +216,11 @@ func (d *Drill) VerifyCaughtUp(ctx context.Context, o VerifyOptions) error {
 	if err := d.VerifyRows(ctx); err != nil {
 		return err
 	}
-	return d.VerifyTunnel(ctx)
+	if err := d.VerifyTunnel(ctx); err != nil {
+		return err
+	}
+	d.ProjectCatchUp(ctx)
+	return nil
 }
 
 // CatchUp waits until the replica has applied the primary's GTID position,
@@ -340,5 +347,9 @@ func (d *Drill) VerifyCaughtUpRows(ctx context.Context, o VerifyOptions) error {
 	if err != nil {
 		return err
 	}
-	return d.VerifyTunnel(ctx)
+	if err := d.VerifyTunnel(ctx); err != nil {
+		return err
+	}
+	d.ProjectCatchUp(ctx)
+	return nil
 }

@@ -135,6 +135,7 @@ func (d *Drill) ApplyRate(ctx context.Context, onReplicaAtRecovery int64) error 
 	dur := d.AppliedAt.Sub(from)
 	d.Env.Metric(harness.CatchupRows, rows)
 	d.Env.Metric(harness.ApplyMS, dur)
+	d.appliedRows, d.applyTime = rows, dur
 	if dur > 0 {
 		d.Env.Metric(harness.ApplyRateRowsPerS, math.Round(float64(rows)/dur.Seconds()*10)/10)
 	}
@@ -173,4 +174,45 @@ func countRows(ctx context.Context, db *sql.DB, w *workload.Workload) (int64, er
 	var n int64
 	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+w.Table.String()+` WHERE drill_id = ?`, w.DrillID).Scan(&n)
 	return n, err
+}
+
+// MinApplyRows is the smallest catch-up that measures an apply rate: a
+// handful of rows is applied faster than the clock's resolution says
+// anything about throughput.
+const MinApplyRows = 500
+
+// ProjectCatchUp records catchup_projection: the backlog that outages of
+// 1 min, 10 min and 1 h would leave at this drill's write rate, how long
+// the replica would take to catch up at the apply rate measured (when the
+// drill's backlog was big enough to measure one) while the writes go on,
+// and whether the primary's binlog retention covers it. It reads, never
+// fails the drill: what it cannot read is said in the projection.
+func (d *Drill) ProjectCatchUp(ctx context.Context) {
+	entries := d.Env.Workload.Ledger.Entries()
+	var first, last time.Time
+	for _, e := range entries {
+		if first.IsZero() || e.SentAt.Before(first) {
+			first = e.SentAt
+		}
+		if e.AckAt.After(last) {
+			last = e.AckAt
+		}
+	}
+	var write float64
+	if span := last.Sub(first); len(entries) > 1 && span > 0 {
+		write = float64(len(entries)) / span.Seconds()
+	}
+	var apply float64
+	note := fmt.Sprintf("a catch-up of %d rows is too small (%d or more; vpn-outage-under-load measures it)", d.appliedRows, MinApplyRows)
+	if d.appliedRows >= MinApplyRows && d.applyTime > 0 {
+		apply = float64(d.appliedRows) / d.applyTime.Seconds()
+	}
+	info, err := d.Primary.DB.ServerInfo(ctx)
+	ret := info.Retention
+	if err != nil {
+		ret.Setting = "unknown: " + err.Error()
+	}
+	p := replica.Project(write, apply, note, ret, replica.ProjectedOutages)
+	d.Env.Metric(harness.CatchupProjection, p)
+	d.Env.Note("catch-up projection", map[string]any{"projection": p.String()})
 }

@@ -346,6 +346,12 @@ func valueString(v any) string {
 		return t
 	case json.Number, float64, int, int64, bool:
 		return fmt.Sprint(t)
+	case map[string]any:
+		// An object that says itself in one line (e.g. a catch-up
+		// projection's summary) is shown by that line.
+		if s, ok := t["summary"].(string); ok {
+			return s
+		}
 	}
 	return compactJSON(v)
 }
