@@ -46,7 +46,48 @@ func replacer(secrets []string) *strings.Replacer {
 // scrubbed returns a normalised deep copy of r with every string (values
 // and map keys, at any depth of a detail) redacted, and nil collections
 // made empty.
+//
+// Fast path: the secrets are replaced in r's JSON, each in its JSON-encoded
+// form. encoding/json escapes each character on its own, so a string that
+// contains a secret encodes to text that contains the secret's encoding;
+// a match that is not aligned with the characters starts inside an escape
+// sequence (after a backslash) and leaves "\[" there, which no decoder
+// accepts: the slow path (decode, redact every string, encode) then runs.
 func scrubbed(r *Report, secrets []string) (*Report, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode report: %w", err)
+	}
+	if rep := jsonReplacer(secrets); rep != nil {
+		b = []byte(rep.Replace(string(b)))
+	}
+	out := new(Report)
+	if err := decode(b, out); err == nil {
+		out.normalise()
+		return out, nil
+	}
+	return scrubbedSlow(r, secrets)
+}
+
+// jsonReplacer replaces each secret's JSON-encoded form (without quotes).
+func jsonReplacer(secrets []string) *strings.Replacer {
+	var enc []string
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			continue
+		}
+		enc = append(enc, string(b[1:len(b)-1]))
+	}
+	return replacer(enc)
+}
+
+// scrubbedSlow is scrubbed by way of a generic tree: every string value and
+// key decoded, redacted, encoded again.
+func scrubbedSlow(r *Report, secrets []string) (*Report, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encode report: %w", err)

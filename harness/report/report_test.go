@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -568,5 +569,30 @@ func TestTypedTimelineRoundTrip(t *testing.T) {
 	}
 	if up, ok := timeline.As[timeline.ChildUpDown](back.Timeline[4]); !ok || !up.Up || up.Children[0].SPIOut != "c2" {
 		t.Fatalf("child_updown read back = %+v, %v", up, ok)
+	}
+}
+
+// Secrets with characters JSON escapes are redacted on the fast path; a
+// secret that also matches inside an escape sequence ("n" of "\n") sends
+// scrubbed to the slow path, which redacts the same as the fast one would
+// for aligned matches.
+func TestScrubbedEscapesAndMisalignedSecrets(t *testing.T) {
+	for _, secret := range []string{`pa"ss\word<&>`, "tab\there", "unicode-ü-secret", "nope"} {
+		r := sample(true)
+		r.Diagnosis = "got " + secret + " and\nope"
+		r.Environment[secret] = []any{"x" + secret + "y"}
+		s, err := scrubbed(r, []string{secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(s.Diagnosis, secret) || strings.Contains(fmt.Sprint(s.Environment), secret) {
+			t.Errorf("secret %q survived: %s %v", secret, s.Diagnosis, s.Environment)
+		}
+		if !strings.Contains(s.Diagnosis, "got [REDACTED] and\n") {
+			t.Errorf("secret %q: diagnosis %q", secret, s.Diagnosis)
+		}
+		if _, ok := s.Environment[Redacted]; !ok {
+			t.Errorf("secret %q as a key not redacted: %v", secret, s.Environment)
+		}
 	}
 }
