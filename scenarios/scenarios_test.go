@@ -23,12 +23,21 @@ import (
 
 // newEnv brings a fresh lab up for one drill; Down is registered before the
 // error check so that every path cleans up.
+//
+// The test then runs in parallel with the other drills: netns labs share
+// nothing (namespaces, dirs, datadirs and sockets carry the lab's id, and
+// every drill derives its windows from its own lab's timings), and a drill
+// mostly waits on its replica. The docker lab's address plan is fixed, one
+// lab per engine, so on docker the drills run one after another.
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("drill: skipped with -short")
 	}
 	b := backendForTests(t)
+	if b.Name() == "netns" {
+		t.Parallel()
+	}
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {
 		if err := lab.Down(context.Background(), dir, map[string]lab.Backend{b.Name(): b}); err != nil {

@@ -9,12 +9,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
 // innodbSettings must be the same for the template datadir and the lab's
 // my.cnf (innodb_data_file_path in particular), see fixtures/my.cnf.tmpl.
-const innodbSettings = "innodb_buffer_pool_size=64M\ninnodb_log_file_size=16M\ninnodb_data_file_path=ibdata1:4M:autoextend\ninnodb_autoextend_increment=4\nperformance_schema=OFF\n"
+// An 8M buffer pool holds every drill's data; 64M cost 2 MiB more resident
+// per server (docs/findings.md#lab-footprint).
+const innodbSettings = "innodb_buffer_pool_size=8M\ninnodb_log_file_size=16M\ninnodb_data_file_path=ibdata1:4M:autoextend\ninnodb_autoextend_increment=4\nperformance_schema=OFF\n"
 
 // DatadirCache is where a bootstrapped MariaDB datadir is kept, one per
 // server version and settings. mariadb-install-db takes about a second on
@@ -63,12 +66,26 @@ func PrepareDatadir(ctx context.Context, dst, siteDir string) error {
 	return nil
 }
 
+// mariadbVersion is asked once per process: each `mariadbd --version`
+// costs ~30 ms of CPU (loading and relocating a 26 MB binary), twice per
+// lab, 15% of a lab's up when many come up side by side.
 func mariadbVersion(ctx context.Context) (string, error) {
+	version.Lock()
+	defer version.Unlock()
+	if version.v != "" {
+		return version.v, nil
+	}
 	out, err := exec.CommandContext(ctx, "mariadbd", "--version").Output()
 	if err != nil {
 		return "", fmt.Errorf("mariadbd --version: %w", err)
 	}
-	return strings.TrimSpace(string(out)), nil
+	version.v = strings.TrimSpace(string(out))
+	return version.v, nil
+}
+
+var version struct {
+	sync.Mutex
+	v string
 }
 
 // templateDatadir returns the cached datadir, creating it once under a lock.

@@ -96,10 +96,15 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	defer context.AfterFunc(interrupted, cancel)()
 
 	info = newInfo(dir, b.Name())
 	info.CreatedAt = time.Now().UTC()
-	track(dir, b)
+	done, err := beginUp(dir, b)
+	if err != nil {
+		return nil, err
+	}
+	defer done() // after the cleanup below: deferred calls run last first
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, inputErrorf("lab dir %s: %v", dir, err)
 	}

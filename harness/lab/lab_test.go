@@ -305,3 +305,105 @@ func TestSIGINTTakesTheLabDown(t *testing.T) {
 	}
 	assertGone(t, info)
 }
+
+// TestHelperLabsUpAndWait is not a test: it brings several labs up at once,
+// as parallel drills do, and waits to be interrupted, for
+// TestSIGINTDuringUpTakesEveryLabDown.
+func TestHelperLabsUpAndWait(t *testing.T) {
+	dirs := os.Getenv("DRDRILL_HELPER_LABS_WAIT")
+	if dirs == "" {
+		t.Skip("helper process only")
+	}
+	t.Cleanup(func() { t.Error("cleanup ran: this test wants the signal handler to do the work") })
+	for _, dir := range strings.Split(dirs, ",") {
+		go Up(context.Background(), Options{Dir: dir})
+	}
+	select {}
+}
+
+// ^C while labs are being brought up: the handler must not take down what
+// is recorded while an Up goes on making more (it did: daemons started
+// after the handler's Down outlived the test binary, in namespaces already
+// deleted). Cancelled Ups take down what they made; every lab is gone.
+func TestSIGINTDuringUpTakesEveryLabDown(t *testing.T) {
+	requireLab(t)
+	var dirs []string
+	for i := range 4 {
+		dirs = append(dirs, filepath.Join(t.TempDir(), fmt.Sprint("lab", i)))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperLabsUpAndWait$")
+	cmd.Env = append(os.Environ(), "DRDRILL_HELPER_LABS_WAIT="+strings.Join(dirs, ","))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		for _, d := range dirs {
+			Down(context.Background(), d, testBackends)
+		}
+	})
+	// Interrupt once some lab has started a daemon and is not up yet.
+	seen := map[string]*Info{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := poll.Until(ctx, "a lab with a daemon started and not yet up", time.Millisecond, 0, func(context.Context) (bool, string, error) {
+		var phases []string
+		midUp := false
+		for _, d := range dirs {
+			i, err := Load(d)
+			if err != nil {
+				phases = append(phases, "none")
+				continue
+			}
+			seen[d] = i
+			phases = append(phases, fmt.Sprintf("%s with %d processes", i.Phase, len(i.Resources.Processes)))
+			midUp = midUp || (i.Phase == PhaseCreating && len(i.Resources.Processes) > 0)
+		}
+		return midUp, strings.Join(phases, ", "), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("helper exit: %v", err)
+	}
+	for _, d := range dirs {
+		info := seen[d]
+		if info == nil {
+			info = newInfo(d, "netns")
+		}
+		assertGone(t, info)
+		if _, err := os.Stat(filepath.Join(TmpfsRoot, "drdrill-"+info.ID)); err == nil {
+			t.Errorf("tmpfs datadir of %s left", d)
+		}
+		if pids := pidsMentioning(t, d); len(pids) > 0 {
+			t.Errorf("processes of %s left: %v", d, pids)
+		}
+	}
+}
+
+// pidsMentioning lists processes whose command line or environment names
+// path (mariadbd's --defaults-file, charon's STRONGSWAN_CONF).
+func pidsMentioning(t *testing.T, path string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		for _, f := range []string{"cmdline", "environ"} {
+			b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), f))
+			if strings.Contains(string(b), path+"/") {
+				pids = append(pids, e.Name())
+				break
+			}
+		}
+	}
+	return pids
+}

@@ -32,7 +32,9 @@ func TestRenderSite(t *testing.T) {
 			"retransmit_tries = 3", "path = " + filepath.Join(dir, "aws", "charon.log")}, nil},
 		{SiteOnPrem, "strongswan.conf", []string{"socket = unix://" + filepath.Join(dir, "onprem", "charon.vici")}, nil},
 		{SiteAWS, "my.cnf", []string{"bind-address=10.20.11.123", "server-id=1", "socket=" + filepath.Join(dir, "aws", "mysqld.sock"),
-			"datadir=" + filepath.Join(dir, "aws", "data"), "innodb_data_file_path=ibdata1:4M:autoextend", "log-bin=", "gtid-strict-mode=ON"}, []string{"read-only"}},
+			"datadir=" + filepath.Join(dir, "aws", "data"), "innodb_data_file_path=ibdata1:4M:autoextend", "log-bin=", "gtid-strict-mode=ON",
+			// The lab's footprint (docs/findings.md#lab-footprint).
+			"innodb_buffer_pool_size=8M", "key_buffer_size=64K", "aria_pagecache_buffer_size=1M", "performance_schema=OFF"}, []string{"read-only"}},
 		{SiteOnPrem, "my.cnf", []string{"bind-address=192.168.64.15", "server-id=2", "read-only=ON", "tmpdir=" + filepath.Join(dir, "onprem", "tmp")}, nil},
 	} {
 		got := read(tc.site, tc.file)
