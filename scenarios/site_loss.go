@@ -474,7 +474,8 @@ func (s *siteDrill) runOnPrem(ctx context.Context) error {
 		diff := check.DiffLedger(ledger.Entries(), rows, ledger.Unknown()...)
 		s.missing = diff.Missing
 		lag := s.hb.lagAt(seq, s.lossAt)
-		p50, mx, last, _ := s.hb.stats(s.lossAt)
+		p50, mx, _, _ := s.hb.stats(s.cutAt) // the baseline: before replication was cut
+		_, _, last, _ := s.hb.stats(s.lossAt)
 		env.Metric(harness.HeartbeatIntervalMS, s.o.Heartbeat)
 		env.Metric(harness.LagP50MS, p50)
 		env.Metric(harness.LagMaxMS, mx)
