@@ -183,3 +183,17 @@ func TestSiteLossRefusesFailbackOntoDivergent(t *testing.T) {
 		t.Errorf("aws-db's lost writes: errant %q (%v): the refused rebuild discarded them", errant, err)
 	}
 }
+
+// The rate-limited variant: the replica trails under load behind a slow
+// WAN, then the site is lost; the same proof.
+func TestSiteLossRateLimited(t *testing.T) {
+	_, r := runSiteLossDrill(t, SiteLossOptions{Variant: RateLimited})
+	if r.Verdict != report.VerdictPass {
+		t.Fatalf("verdict %s: %s", r.Verdict, r.Diagnosis)
+	}
+	ex := r.Metrics.Extra
+	if rows, _ := ex["rpo_rows"].(int); rows == 0 {
+		t.Fatalf("rpo_rows %v: the loss was not real", ex["rpo_rows"])
+	}
+	t.Logf("rpo %v rows / %v ms, lag before the loss %v ms, rto %v ms", ex["rpo_rows"], ex["rpo_ms"], ex["lag_before_loss_ms"], ex["rto_ms"])
+}
