@@ -47,6 +47,7 @@ type Env struct {
 	clients     []report.Client
 	faultsIn    int // injections not yet recovered
 	injections  []*Injection
+	artifacts   []Artifact
 }
 
 // NewEnv starts a run's record against t: it reads what reports state about

@@ -116,3 +116,24 @@ func setMetric(m *report.Metrics, name Metric, v any) {
 		m.Extra[string(name)] = v
 	}
 }
+
+// The site-loss drill's metrics (metrics.extra); rpo_rows, rpo_ms and
+// rto_ms above are its headline.
+const (
+	LagP50MS            Metric = "lag_p50_ms"            // replication lag (heartbeat) before the loss, median
+	LagMaxMS            Metric = "lag_max_ms"            // and its maximum
+	LagBeforeLossMS     Metric = "lag_before_loss_ms"    // the last lag sample before the loss: the expected RPO
+	RPOLedgerMS         Metric = "rpo_ledger_ms"         // from the oldest lost acknowledged write to the loss
+	DetectionMS         Metric = "detection_ms"          // the declared detection time waited before promoting
+	PromoteMS           Metric = "promote_ms"            // end of the detection wait → the replica writable
+	LostTransactions    Metric = "lost_transactions"     // GTIDs the old primary held that the promoted one lacked
+	LostRows            Metric = "lost_rows"             // row changes in lost-writes.jsonl
+	RebuildMS           Metric = "rebuild_ms"            // replica.Rebuild: refused check to caught up
+	RebuildLoadMS       Metric = "rebuild_load_ms"       // its dump | load over the VPN
+	RebuildBytes        Metric = "rebuild_bytes"         // the dump stream's size
+	RebuildMBPerS       Metric = "rebuild_mb_per_s"      // its throughput (10^6 bytes/s)
+	SwitchbackMS        Metric = "switchback_ms"         // the planned switchover back: read-only → the old primary writable
+	SiteLossHeldMS      Metric = "site_loss_held_ms"     // the loss → the site back (thawed, WAN lifted)
+	WritesAtRiskRows    Metric = "writes_at_risk_rows"   // acknowledged on the primary after replication was cut, before the loss
+	HeartbeatIntervalMS Metric = "heartbeat_interval_ms" // the lag measurement's resolution
+)

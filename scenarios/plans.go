@@ -193,3 +193,30 @@ func planFailoverFailback(in harness.PlanInput) []harness.PlanStep {
 	p.add("verify: every acknowledged write on all three servers, once; CHECKSUM TABLE equal", "", "", 0, 30*time.Second)
 	return p.steps
 }
+
+// planSiteLoss: the intrinsic waits are the declared ones (the writes at
+// risk, the detection time, the business on-prem) plus the heal of the
+// tunnel when the site returns and the rebuild's copy.
+func planSiteLoss(in harness.PlanInput, o SiteLossOptions) []harness.PlanStep {
+	p := newPlanner(in).baseline()
+	oldDB, newDB := p.db(p.primary), p.db(p.replica)
+	p.add(fmt.Sprintf("baseline: steady writer (%d connections, %g rows/s), lag measured every %s", o.Steady.Conns, o.Steady.Rate, o.Heartbeat),
+		oldDB, "CREATE TABLE drdrill_heartbeat; UPDATE it every "+o.Heartbeat.String()+"; INSERT rows until the site is lost", 5*o.Heartbeat, 10*time.Second)
+	if o.Variant == RateLimited {
+		p.add("step 1: WAN rate-limited to "+o.Rate+" (wan-ratelimit)", p.gw(p.primary), "tc qdisc tbf on the WAN egress", 0, harness.InjectTimeout)
+		p.add(fmt.Sprintf("step 1: hold until the replica trails by %s", o.LagAtLeast), newDB, "", o.LagAtLeast, 30*time.Second)
+	} else {
+		p.add("step 1: VPN outage: the WAN goes silent (wan-blackhole)", "both gateways", "nft table inet drdrill_blackhole", 0, harness.InjectTimeout)
+		p.add(fmt.Sprintf("step 1: writes at risk for %s", o.AtRisk), oldDB, "INSERT rows that will not cross the VPN", o.AtRisk, o.AtRisk)
+	}
+	p.add("step 2: site "+p.primary+" goes dark (site-loss)", oldDB+" and both gateways", "SIGSTOP mariadbd (a watchdog continues it after max_fault); WAN blackholed", 0, harness.InjectTimeout)
+	p.add(fmt.Sprintf("step 3: detection: %s of silence (declared)", o.Detection), newDB, "mariadb-admin ping to the old primary", o.Detection, o.Detection)
+	p.add("step 3: old primary fenced; promote "+newDB, newDB, "STOP REPLICA; RESET REPLICA ALL; read_only OFF", 0, 30*time.Second)
+	p.add("step 4: endpoint flip: writer to "+newDB+"; RPO, RTO", newDB, "INSERT rows", o.OnPrem, o.OnPrem+10*time.Second)
+	p.add("step 5: "+p.primary+" returns: thawed, WAN back, tunnel up", oldDB+" and both gateways", "SIGCONT; nft table removed", in.IKE.HealWindow(), 60*time.Second)
+	p.add("step 6: find the lost writes → "+LostWritesFile, oldDB, "mariadb-binlog reads its binlog", 0, 0)
+	p.add("step 7: rebuild "+oldDB+" from "+newDB+" over the VPN", oldDB, "RESET MASTER; mariadb-dump | mariadb; CHANGE MASTER TO "+newDB, 0, 60*time.Second)
+	p.add("step 8: switch back", "both dbs", "read_only; MASTER_GTID_WAIT; promote; demote; INSERT 10 rows", 0, 30*time.Second)
+	p.add("verify: rows, checksums, errant GTIDs", "both dbs", "", 0, 30*time.Second)
+	return p.add("verify: tunnel ESTABLISHED/INSTALLED, 1 up, both sides", "both gateways", "", 0, 0).steps
+}
