@@ -111,6 +111,11 @@ func Run(ctx context.Context, sc Scenario, t target.Target, env *Env) *report.Re
 	r.Checks = append(r.Checks, steady)
 	r.Steps = append(r.Steps, env.steps...)
 	r.Clients = append(r.Clients, env.clients...)
+	for _, a := range env.artifacts {
+		if err := r.AddFile(a.Name, a.Data); err != nil {
+			env.Log.Warn("drill artifact not kept", "error", err)
+		}
+	}
 	extra := r.Metrics.Extra
 	r.Metrics = env.metrics
 	if r.Metrics.Extra == nil {

@@ -3,13 +3,10 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/fault"
-	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
@@ -282,33 +279,4 @@ func TestFailoverDNSFlipForgotten(t *testing.T) {
 }
 
 // newFailoverEnv is newEnv on the failover lab (netns only).
-func newFailoverEnv(t *testing.T) *testEnv {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("drill: skipped with -short")
-	}
-	b := backendForTests(t)
-	if b.Name() != "netns" {
-		t.Skipf("the failover lab runs on the netns backend only (DRDRILL_BACKEND=%s)", b.Name())
-	}
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if err := lab.Down(context.Background(), dir, map[string]lab.Backend{b.Name(): b}); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	info, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: b, Failover: true})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	tg, err := lab.Open(context.Background(), info, b)
-	if err != nil {
-		t.Fatalf("open lab: %v", err)
-	}
-	t.Cleanup(func() { tg.Close() })
-	e, err := harness.NewEnv(context.Background(), tg, nil)
-	if err != nil {
-		t.Fatalf("new env: %v", err)
-	}
-	return &testEnv{Env: e, T: tg, Lab: info, Primary: target.Primary(tg).DB, Replica: target.Replica(tg).DB}
-}
+func newFailoverEnv(t *testing.T) *testEnv { return newEnvWith(t, labNeeds{failover: true}) }

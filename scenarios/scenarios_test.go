@@ -29,12 +29,28 @@ import (
 // every drill derives its windows from its own lab's timings), and a drill
 // mostly waits on its replica. The docker lab's address plan is fixed, one
 // lab per engine, so on docker the drills run one after another.
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { return newEnvWith(t, labNeeds{}) }
+
+// labNeeds is what a drill needs of its lab.
+type labNeeds struct {
+	failover  bool   // the failover extension (netns only)
+	netnsOnly string // why the drill cannot run on docker ("" : it can)
+}
+
+// newEnvWith is newEnv for a drill with needs: one the backend cannot
+// meet is skipped, naming why.
+func newEnvWith(t *testing.T, n labNeeds) *testEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("drill: skipped with -short")
 	}
 	b := backendForTests(t)
+	if n.failover && n.netnsOnly == "" {
+		n.netnsOnly = "the failover lab runs on the netns backend only"
+	}
+	if b.Name() != "netns" && n.netnsOnly != "" {
+		t.Skipf("%s (DRDRILL_BACKEND=%s)", n.netnsOnly, b.Name())
+	}
 	if b.Name() == "netns" {
 		t.Parallel()
 	}
@@ -44,7 +60,7 @@ func newEnv(t *testing.T) *testEnv {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	info, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: b})
+	info, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: b, Failover: n.failover})
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
@@ -57,8 +73,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatalf("new env: %v", err)
 	}
-	env := &testEnv{Env: e, T: tg, Lab: info, Primary: target.Primary(tg).DB, Replica: target.Replica(tg).DB}
-	return env
+	return &testEnv{Env: e, T: tg, Lab: info, Primary: target.Primary(tg).DB, Replica: target.Replica(tg).DB}
 }
 
 // backendForTests is netns unless DRDRILL_BACKEND=docker.

@@ -3,49 +3,17 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/divergence"
-	"github.com/drdrill/drdrill/harness/lab"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/report"
-	"github.com/drdrill/drdrill/harness/target"
 )
 
-// newSiteLossEnv brings a fresh four-host lab up for one drill (netns: the
-// freeze needs it); Down is registered before the error check.
+// newSiteLossEnv is newEnv on a lab that can freeze a database (netns only).
 func newSiteLossEnv(t *testing.T) *testEnv {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("drill: skipped with -short")
-	}
-	b := backendForTests(t)
-	if b.Name() != "netns" {
-		t.Skipf("site-loss freezes a database: netns backend only (DRDRILL_BACKEND=%s)", b.Name())
-	}
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if err := lab.Down(context.Background(), dir, map[string]lab.Backend{b.Name(): b}); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	info, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: b})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	tg, err := lab.Open(context.Background(), info, b)
-	if err != nil {
-		t.Fatalf("open lab: %v", err)
-	}
-	t.Cleanup(func() { tg.Close() })
-	e, err := harness.NewEnv(context.Background(), tg, nil)
-	if err != nil {
-		t.Fatalf("new env: %v", err)
-	}
-	return &testEnv{Env: e, T: tg, Lab: info, Primary: target.Primary(tg).DB, Replica: target.Replica(tg).DB}
+	return newEnvWith(t, labNeeds{netnsOnly: "site-loss freezes a database: netns backend only"})
 }
 
 func runSiteLossDrill(t *testing.T, o SiteLossOptions) (*testEnv, *report.Report) {

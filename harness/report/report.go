@@ -1,7 +1,9 @@
 package report
 
 import (
+	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,6 +44,31 @@ type Report struct {
 	// backend, ... (e.g. "replication_timings", "mariadb_version",
 	// "strongswan_version", "backend").
 	Environment map[string]any `json:"environment"`
+	// Artifacts names the further files the drill left in the report dir
+	// (the site-loss drill's lost-writes.jsonl); AddFile adds one.
+	Artifacts []string `json:"artifacts,omitempty"`
+
+	files map[string][]byte
+}
+
+// AddFile adds a file Write puts in the report dir beside report.json
+// (redacted like the rest). name is a plain file name that is not one of
+// the report's own.
+func (r *Report) AddFile(name string, data []byte) error {
+	switch {
+	case name == "" || name != filepath.Base(name) || strings.HasPrefix(name, "."):
+		return fmt.Errorf("report file %q: want a plain file name", name)
+	case name == JSONFile || name == JUnitFile || name == SummaryFile || name == HTMLFile:
+		return fmt.Errorf("report file %q: the report's own", name)
+	}
+	if r.files == nil {
+		r.files = map[string][]byte{}
+	}
+	if _, ok := r.files[name]; !ok {
+		r.Artifacts = append(r.Artifacts, name)
+	}
+	r.files[name] = data
+	return nil
 }
 
 // Step is one drill step.

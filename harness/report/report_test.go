@@ -596,3 +596,29 @@ func TestScrubbedEscapesAndMisalignedSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A drill's own files land beside report.json, listed in it and redacted;
+// a name that is not a plain new file name is refused.
+func TestArtifactsWrittenAndRedacted(t *testing.T) {
+	r := sample(true)
+	if err := r.AddFile("lost-writes.jsonl", []byte(`{"row":{"msg":"`+password+`"}}`+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "../x", "a/b", ".hidden", JSONFile, HTMLFile} {
+		if err := r.AddFile(bad, nil); err == nil {
+			t.Errorf("AddFile(%q) accepted", bad)
+		}
+	}
+	dir := t.TempDir()
+	if err := Write(dir, r, password); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "lost-writes.jsonl"))
+	if err != nil || strings.Contains(string(b), password) || !strings.Contains(string(b), Redacted) {
+		t.Fatalf("artifact: %v %q", err, b)
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, JSONFile))
+	if !strings.Contains(string(js), `"artifacts": [`) || !strings.Contains(string(js), "lost-writes.jsonl") {
+		t.Errorf("report.json does not list the artifact")
+	}
+}

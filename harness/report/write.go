@@ -52,6 +52,22 @@ func Write(dir string, r *Report, secrets ...string) error {
 		name string
 		data []byte
 	}{{JSONFile, js.Bytes()}, {JUnitFile, ju}, {SummaryFile, []byte(Redact(summary(s), secrets...))}}
+	if rep, enc := replacer(secrets), jsonReplacer(secrets); rep != nil {
+		for _, name := range r.Artifacts {
+			// Plain and JSON-encoded forms: artifacts are often JSON lines.
+			files = append(files, struct {
+				name string
+				data []byte
+			}{name, []byte(rep.Replace(enc.Replace(string(r.files[name]))))})
+		}
+	} else {
+		for _, name := range r.Artifacts {
+			files = append(files, struct {
+				name string
+				data []byte
+			}{name, r.files[name]})
+		}
+	}
 	for _, f := range files {
 		if err := writeAtomic(filepath.Join(dir, f.name), f.data); err != nil {
 			return err
