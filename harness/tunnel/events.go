@@ -11,10 +11,15 @@ import (
 // Events VICI sends that a drill's timeline records.
 var followedEvents = []string{"ike-updown", "child-updown", "child-rekey", "ike-rekey"}
 
-// Follow subscribes to the gateway's SA events on a session of its own and
-// records each into tl under source until ctx is done. When charon goes away
-// (crash, restart) it records that, re-dials every poll interval and resumes.
-// The returned channel is closed when Follow has stopped.
+// Follow subscribes to the gateway's SA events and records each into tl
+// under source until ctx is done. When charon goes away (crash, restart) it
+// records that, re-dials every poll interval and resumes. The returned
+// channel is closed when Follow has stopped.
+//
+// Each event is registered on a session of its own: govici v0.8 deadlocks
+// when an event of a type already registered on a session arrives before
+// that session's next registration is answered
+// (docs/findings.md#govici-subscribe-deadlock).
 func (g *Gateway) Follow(ctx context.Context, tl *timeline.Timeline, source string, poll time.Duration) (<-chan struct{}, error) {
 	sess, err := g.subscribe(ctx)
 	if err != nil {
@@ -25,7 +30,7 @@ func (g *Gateway) Follow(ctx context.Context, tl *timeline.Timeline, source stri
 		defer close(done)
 		for {
 			lost := g.pump(ctx, sess, tl, source)
-			sess.Close()
+			closeAll(sess)
 			if !lost {
 				return
 			}
@@ -47,33 +52,69 @@ func (g *Gateway) Follow(ctx context.Context, tl *timeline.Timeline, source stri
 	return done, nil
 }
 
-func (g *Gateway) subscribe(ctx context.Context) (*vici.Session, error) {
+// subscribe opens one session per followed event, each registered for it.
+func (g *Gateway) subscribe(ctx context.Context) ([]*vici.Session, error) {
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	s, err := newSession(dctx, g.dialer)
-	if err != nil {
-		return nil, err
+	var out []*vici.Session
+	for _, ev := range followedEvents {
+		s, err := newSession(dctx, g.dialer)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, s)
+		if err := s.Subscribe(ev); err != nil {
+			closeAll(out)
+			return nil, err
+		}
 	}
-	if err := s.Subscribe(followedEvents...); err != nil {
-		s.Close()
-		return nil, err
-	}
-	return s, nil
+	return out, nil
 }
 
-// pump forwards events until ctx is done (false) or the stream breaks (true).
-func (g *Gateway) pump(ctx context.Context, s *vici.Session, tl *timeline.Timeline, source string) bool {
-	ch := make(chan vici.Event, 64)
-	s.NotifyEvents(ch)
-	defer s.StopEvents(ch)
+func closeAll(ss []*vici.Session) {
+	for _, s := range ss {
+		s.Close()
+	}
+}
+
+// pump forwards the sessions' events until ctx is done (false) or one
+// stream breaks (true).
+func (g *Gateway) pump(ctx context.Context, ss []*vici.Session, tl *timeline.Timeline, source string) bool {
+	merged := make(chan vici.Event, 64)
+	broken := make(chan struct{}, len(ss))
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, s := range ss {
+		ch := make(chan vici.Event, 64)
+		s.NotifyEvents(ch)
+		defer s.StopEvents(ch)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case ev, ok := <-ch:
+					if !ok {
+						broken <- struct{}{}
+						return
+					}
+					select {
+					case merged <- ev:
+					case <-stop:
+						return
+					}
+				}
+			}
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return false
-		case ev, ok := <-ch:
-			if !ok {
-				return ctx.Err() == nil
-			}
+		case <-broken:
+			return ctx.Err() == nil
+		case ev := <-merged:
 			kind, detail := eventRecord(ev.Name, ev.Message)
 			tl.AddAt(ev.Timestamp, source, kind, detail)
 		}
