@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/fault"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/target"
@@ -280,3 +281,21 @@ func TestFailoverDNSFlipForgotten(t *testing.T) {
 
 // newFailoverEnv is newEnv on the failover lab (netns only).
 func newFailoverEnv(t *testing.T) *testEnv { return newEnvWith(t, labNeeds{failover: true}) }
+
+// On the failover lab the drill's plan is whole and says what each step
+// changes on which server; making it changes nothing.
+func TestFailoverPlan(t *testing.T) {
+	env := newFailoverEnv(t)
+	p, err := harness.MakePlan(context.Background(), FailoverFailback(FailoverFailbackOptions{}), env.T)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	p.Print(&b)
+	if len(p.Steps) < 8 || strings.Contains(b.String(), "cannot run here") || !strings.Contains(b.String(), "promote aws-db2") {
+		t.Fatalf("plan:\n%s", b.String())
+	}
+	if eps, err := cluster(t, env).Endpoints(context.Background()); err != nil || eps["writer.cluster.lab"] != "aws-db" {
+		t.Fatalf("the plan changed the endpoints: %v %v", eps, err)
+	}
+}

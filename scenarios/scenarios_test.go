@@ -340,6 +340,13 @@ func TestPlanChangesNothing(t *testing.T) {
 		}
 		var b strings.Builder
 		p.Print(&b)
+		if m := target.Missing(env.T, sc.Needs...); len(m) > 0 {
+			// The four-host lab has no cluster: the plan says so.
+			if !strings.Contains(b.String(), "cannot run here: the target lacks") {
+				t.Errorf("%s: the plan does not say the target lacks %v:\n%s", sc.Name, m, b.String())
+			}
+			continue
+		}
 		if len(p.Steps) < 5 || p.Expected() <= 0 || p.Bound() < p.Expected() || !strings.Contains(b.String(), "changes nothing") {
 			t.Errorf("%s: plan of %d steps, expected %s, bound %s:\n%s", sc.Name, len(p.Steps), p.Expected(), p.Bound(), b.String())
 		}
