@@ -219,11 +219,11 @@ func TestRunBringsALabUpAndTakesItDown(t *testing.T) {
 	if code != exitPass {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
-	// The report dir's layout is the contract: exactly these three files.
-	if ents, _ := os.ReadDir(rep); len(ents) != 3 {
-		t.Errorf("report dir holds %d entries, want 3", len(ents))
+	// The report dir's layout is the contract: exactly these four files.
+	if ents, _ := os.ReadDir(rep); len(ents) != 4 {
+		t.Errorf("report dir holds %d entries, want 4", len(ents))
 	}
-	for _, f := range []string{"report.json", "junit.xml", "summary.md"} {
+	for _, f := range []string{"report.json", "junit.xml", "summary.md", "report.html"} {
 		if _, err := os.Stat(filepath.Join(rep, f)); err != nil {
 			t.Errorf("report file %s: %v", f, err)
 		}
