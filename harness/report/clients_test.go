@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"github.com/drdrill/drdrill/harness/junitxml"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,7 +197,7 @@ func TestClientsSummaryConsoleJUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var suites junitSuites
+	var suites junitxml.Suites
 	if err := xml.Unmarshal(ju, &suites); err != nil {
 		t.Fatalf("junit.xml is not valid XML: %v", err)
 	}

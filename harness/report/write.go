@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"github.com/drdrill/drdrill/harness/junitxml"
 	"math"
 	"os"
 	"path/filepath"
@@ -104,64 +105,23 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // JUnit XML (the common Jenkins/GitLab dialect).
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Name    string       `xml:"name,attr"`
-	Tests   int          `xml:"tests,attr"`
-	Fails   int          `xml:"failures,attr"`
-	Errors  int          `xml:"errors,attr"`
-	Time    string       `xml:"time,attr"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Fails      int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr,omitempty"`
-	Properties []junitProperty `xml:"properties>property"`
-	Cases      []junitCase     `xml:"testcase"`
-}
-
-type junitProperty struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitProblem `xml:"failure"`
-	Error     *junitProblem `xml:"error"`
-	Skipped   *junitProblem `xml:"skipped"`
-}
-
-type junitProblem struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
-}
 
 func junitSecs(ms float64) string { return fmt.Sprintf("%.3f", ms/1000) }
 
 func junit(r *Report) ([]byte, error) {
 	class := "drdrill." + r.Scenario
-	s := junitSuite{Name: "drdrill/" + r.Scenario, Time: junitSecs(float64(r.DurationMS)),
-		Properties: []junitProperty{{"scenario", r.Scenario}, {"target", r.Target}, {"drill_id", r.DrillID},
-			{"verdict", r.Verdict}, {"interrupted", fmt.Sprint(r.Interrupted)}}}
+	s := junitxml.Suite{Name: "drdrill/" + r.Scenario, Time: junitSecs(float64(r.DurationMS)),
+		Properties: []junitxml.Property{{Name: "scenario", Value: r.Scenario}, {Name: "target", Value: r.Target}, {Name: "drill_id", Value: r.DrillID},
+			{Name: "verdict", Value: r.Verdict}, {Name: "interrupted", Value: fmt.Sprint(r.Interrupted)}}}
 	if !r.StartedAt.IsZero() {
 		s.Timestamp = r.StartedAt.UTC().Format(time.RFC3339)
 	}
 	// Clients are properties: the clients_as_expected check is their test case.
 	for _, c := range r.Clients {
-		s.Properties = append(s.Properties, junitProperty{"client " + c.Name, c.Verdict + ": " + oneLine(c.Diagnosis)})
+		s.Properties = append(s.Properties, junitxml.Property{Name: "client " + c.Name, Value: c.Verdict + ": " + oneLine(c.Diagnosis)})
 	}
 	for _, st := range r.Steps {
-		c := junitCase{Name: "step: " + st.Name, Classname: class + ".steps", Time: junitSecs(st.DurationMS)}
+		c := junitxml.Case{Name: "step: " + st.Name, Classname: class + ".steps", Time: junitSecs(st.DurationMS)}
 		text := fmt.Sprintf("step %s at %s, took %s: %s", st.Name, secsMS(st.TMS), took(st.DurationMS), st.Verdict)
 		if len(st.Detail) > 0 {
 			text += "\ndetail: " + compactJSON(st.Detail)
@@ -169,29 +129,29 @@ func junit(r *Report) ([]byte, error) {
 		switch {
 		case st.Verdict == check.Pass:
 		case skipped(st.Verdict):
-			c.Skipped = &junitProblem{Message: "skipped"}
+			c.Skipped = &junitxml.Problem{Message: "skipped"}
 		case st.Verdict == VerdictError:
-			c.Error = &junitProblem{Message: "step " + st.Name + " errored", Type: "error", Text: text}
+			c.Error = &junitxml.Problem{Message: "step " + st.Name + " errored", Type: "error", Text: text}
 		default:
-			c.Failure = &junitProblem{Message: "step " + st.Name + " " + st.Verdict, Type: st.Verdict, Text: text}
+			c.Failure = &junitxml.Problem{Message: "step " + st.Name + " " + st.Verdict, Type: st.Verdict, Text: text}
 		}
 		s.Cases = append(s.Cases, c)
 	}
 	for _, ch := range r.Checks {
-		c := junitCase{Name: "check: " + ch.Name, Classname: class + ".checks", Time: "0.000"}
+		c := junitxml.Case{Name: "check: " + ch.Name, Classname: class + ".checks", Time: "0.000"}
 		if !ch.Passed() {
 			text := "expected: " + ch.Expected + "\nobserved: " + ch.Observed
 			if len(ch.Detail) > 0 {
 				text += "\ndetail: " + compactJSON(ch.Detail)
 			}
-			c.Failure = &junitProblem{Message: ch.Observed, Type: ch.Verdict, Text: text}
+			c.Failure = &junitxml.Problem{Message: ch.Observed, Type: ch.Verdict, Text: text}
 		}
 		s.Cases = append(s.Cases, c)
 	}
 	if r.Verdict == VerdictError || (r.Verdict != VerdictPass && len(r.Checks) == 0 && len(r.Steps) == 0) {
 		msg := Diagnose(r)
-		s.Cases = append(s.Cases, junitCase{Name: "drill", Classname: class, Time: junitSecs(float64(r.DurationMS)),
-			Error: &junitProblem{Message: msg, Type: r.Verdict, Text: msg}})
+		s.Cases = append(s.Cases, junitxml.Case{Name: "drill", Classname: class, Time: junitSecs(float64(r.DurationMS)),
+			Error: &junitxml.Problem{Message: msg, Type: r.Verdict, Text: msg}})
 	}
 	for _, c := range s.Cases {
 		s.Tests++
@@ -204,7 +164,7 @@ func junit(r *Report) ([]byte, error) {
 			s.Skipped++
 		}
 	}
-	root := junitSuites{Name: "drdrill", Tests: s.Tests, Fails: s.Fails, Errors: s.Errors, Time: s.Time, Suites: []junitSuite{s}}
+	root := junitxml.Suites{Name: "drdrill", Tests: s.Tests, Fails: s.Fails, Errors: s.Errors, Time: s.Time, Suites: []junitxml.Suite{s}}
 	b, err := xml.MarshalIndent(root, "", "  ")
 	if err != nil {
 		return nil, err

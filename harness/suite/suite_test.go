@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"github.com/drdrill/drdrill/harness/junitxml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,7 +226,7 @@ func TestWriteJUnitJSONHTML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ju junitSuites
+	var ju junitxml.Suites
 	if err := xml.Unmarshal(b, &ju); err != nil {
 		t.Fatalf("junit.xml does not parse: %v\n%s", err, b)
 	}

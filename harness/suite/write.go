@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/drdrill/drdrill/harness/junitxml"
 	"html/template"
 	"os"
 	"path/filepath"
@@ -86,49 +87,6 @@ func WriteFileAtomic(path string, data []byte) error {
 }
 
 // JUnit XML: the dialect Jenkins, GitLab and GitHub's test reporters read.
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Name    string       `xml:"name,attr"`
-	Tests   int          `xml:"tests,attr"`
-	Fails   int          `xml:"failures,attr"`
-	Errors  int          `xml:"errors,attr"`
-	Skipped int          `xml:"skipped,attr"`
-	Time    string       `xml:"time,attr"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Fails      int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Properties []junitProperty `xml:"properties>property"`
-	Cases      []junitCase     `xml:"testcase"`
-}
-
-type junitProperty struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Timestamp string        `xml:"timestamp,attr,omitempty"`
-	Failure   *junitProblem `xml:"failure"`
-	Error     *junitProblem `xml:"error"`
-	Skipped   *junitProblem `xml:"skipped"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitProblem struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
-}
 
 func secs(ms int64) string { return fmt.Sprintf("%.3f", float64(ms)/1000) }
 
@@ -136,24 +94,24 @@ func secs(ms int64) string { return fmt.Sprintf("%.3f", float64(ms)/1000) }
 // failure; an errored, interrupted or unstarted one (infra) an error; a run
 // never started skipped.
 func junit(s *Suite) ([]byte, error) {
-	root := junitSuites{Name: "drdrill", Time: secs(s.DurationMS)}
+	root := junitxml.Suites{Name: "drdrill", Time: secs(s.DurationMS)}
 	for _, d := range s.Drills {
-		js := junitSuite{Name: "drdrill/" + d.Scenario, Properties: []junitProperty{{"scenario", d.Scenario},
-			{"target", s.Target}, {"verdict", d.Verdict}, {"flaky", fmt.Sprint(d.Flaky)}}}
+		js := junitxml.Suite{Name: "drdrill/" + d.Scenario, Properties: []junitxml.Property{{Name: "scenario", Value: d.Scenario},
+			{Name: "target", Value: s.Target}, {Name: "verdict", Value: d.Verdict}, {Name: "flaky", Value: fmt.Sprint(d.Flaky)}}}
 		var total int64
 		for _, r := range s.Runs {
 			if r.Scenario != d.Scenario {
 				continue
 			}
 			total += r.DurationMS
-			c := junitCase{Name: fmt.Sprintf("run-%d", r.N), Classname: "drdrill." + d.Scenario, Time: secs(r.DurationMS)}
+			c := junitxml.Case{Name: fmt.Sprintf("run-%d", r.N), Classname: "drdrill." + d.Scenario, Time: secs(r.DurationMS)}
 			if !r.StartedAt.IsZero() {
 				c.Timestamp = r.StartedAt.UTC().Format(time.RFC3339)
 			}
 			if r.Dir != "" {
 				c.SystemOut = "report: " + r.Dir + "/" + report.JSONFile
 			}
-			p := &junitProblem{Message: r.Reason, Type: r.Outcome, Text: r.Reason}
+			p := &junitxml.Problem{Message: r.Reason, Type: r.Outcome, Text: r.Reason}
 			switch r.Outcome {
 			case Pass:
 			case Fail:
