@@ -191,7 +191,10 @@ func longestOutage(s clients.Stats) *clients.Outage {
 // client pinned to the demoted writer, as Stats.Diagnosis judges it: it
 // never ended, or it began before failback began and ended only after
 // (stuck until failback). An outage that began after failback began is
-// the failback's own, and one that ended before it was a recovery.
+// the failback's own, and one that ended before it was a recovery. An
+// outage begins when its first write was refused (not when that write was
+// sent: one sent a moment before the failback and refused by it is the
+// failback's).
 func ClientStuck(s clients.Stats, failback time.Time) bool {
 	o := longestOutage(s)
 	switch {
@@ -200,7 +203,7 @@ func ClientStuck(s clients.Stats, failback time.Time) bool {
 	case o.Recovered == nil:
 		return true
 	}
-	return !failback.IsZero() && o.FirstFailure.SentAt.Before(failback) && o.Recovered.AckAt.After(failback)
+	return !failback.IsZero() && o.FirstFailure.At.Before(failback) && o.Recovered.AckAt.After(failback)
 }
 
 // judge is one client's verdict: "" when it did as its profile expects,

@@ -163,7 +163,7 @@ func (s Stats) Diagnosis(failback time.Time, name func(Server) string) string {
 	}
 	until, stuck := "and still refused when it stopped", true
 	switch {
-	case o.Recovered != nil && !failback.IsZero() && o.FirstFailure.SentAt.Before(failback) && o.Recovered.AckAt.After(failback):
+	case o.Recovered != nil && !failback.IsZero() && o.FirstFailure.At.Before(failback) && o.Recovered.AckAt.After(failback):
 		until = "until failback (it wrote again on " + name(o.Recovered.Server) + ")"
 	case o.Recovered != nil:
 		until, stuck = "until it wrote again on "+name(o.Recovered.Server), false

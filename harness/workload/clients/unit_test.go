@@ -326,6 +326,14 @@ func TestDiagnosis(t *testing.T) {
 	if d := fresh.Diagnosis(failback, nil); strings.Contains(d, "NOT") || strings.Contains(d, "until failback") {
 		t.Errorf("an outage of the failback itself: %q", d)
 	}
+	// A write sent a moment before the failback began and refused by it
+	// (seen once in TestFailoverProfiles): the failback's outage too.
+	early := outage(20990, 21040, db1)
+	early.FirstFailure.SentAt, early.FirstFailure.At = ms(20995), ms(21002)
+	fresh.Outages = []Outage{early}
+	if d := fresh.Diagnosis(failback, nil); strings.Contains(d, "NOT") || strings.Contains(d, "until failback") {
+		t.Errorf("a write sent before the failback and refused by it: %q", d)
+	}
 	if d := (Stats{Client: "x", Acked: 5}).Diagnosis(time.Time{}, nil); d != "x: no write refused (5 acknowledged)" {
 		t.Errorf("no outage: %q", d)
 	}
