@@ -173,6 +173,23 @@ func TestFailoverLab(t *testing.T) {
 		t.Fatalf("failover lab info: %+v, %d namespaces, %d processes", f, len(info.Resources.Namespaces), len(info.Resources.Processes))
 	}
 
+	t.Run("lab status shows the cluster", func(t *testing.T) {
+		st, err := Status(ctx, info.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := st.Cluster
+		if c == nil || c.Endpoints[WriterName] != "aws-db" || c.Endpoints[ReaderName] != "aws-db2" || len(c.Instances) != 2 ||
+			c.Instances[0].ReadOnly || c.Instances[0].Replication != nil || !c.Instances[1].ReadOnly || c.Instances[1].Replication == nil {
+			t.Fatalf("cluster status: %+v", c)
+		}
+		var b strings.Builder
+		st.Print(&b)
+		if !strings.Contains(b.String(), "writer.cluster.lab → aws-db, reader.cluster.lab → aws-db2") {
+			t.Errorf("status:\n%s", b.String())
+		}
+	})
+
 	t.Run("dns through the CNAME, TTL at most 5 s, from both app hosts and on-prem", func(t *testing.T) {
 		for _, h := range []string{"aws-app", "peer-app", "aws-db", "aws-db2", "onprem-db"} {
 			rrs, err := dig(ctx, info, h, WriterName)

@@ -22,6 +22,26 @@ type StatusReport struct {
 	Phase   string                 `json:"phase"`
 	Timings Timings                `json:"timings"`
 	Sites   map[string]*SiteStatus `json:"sites"`
+	// Cluster is the failover extension's cluster (nil on a four-host lab).
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
+}
+
+// ClusterStatus is where the cluster's endpoints point and each
+// instance's role as it stands (a failover changes it).
+type ClusterStatus struct {
+	Endpoints map[string]string `json:"endpoints"`
+	Instances []InstanceStatus  `json:"instances"`
+	Error     string            `json:"error,omitempty"`
+}
+
+// InstanceStatus is one cluster instance, live.
+type InstanceStatus struct {
+	Name        string          `json:"name"`
+	Addr        string          `json:"addr"`
+	ReadOnly    bool            `json:"read_only"`
+	Replication *replica.Status `json:"replication,omitempty"` // nil: not a replica
+	GTIDPos     string          `json:"gtid_binlog_pos,omitempty"`
+	Error       string          `json:"error,omitempty"`
 }
 
 // SiteStatus is one site's gateway and database, live.
@@ -93,7 +113,41 @@ func Status(ctx context.Context, dir string) (*StatusReport, error) {
 		}
 		db.Close()
 	}
+	if info.Failover != nil {
+		r.Cluster = clusterStatus(ctx, info)
+	}
 	return r, nil
+}
+
+func clusterStatus(ctx context.Context, info *Info) *ClusterStatus {
+	c := &ClusterStatus{}
+	eps, err := CNAMEs(info)
+	if err != nil {
+		c.Error = err.Error()
+	}
+	c.Endpoints = eps
+	for _, in := range []struct{ name, addr, socket string }{
+		{"aws-db", info.Sites[SiteAWS].DB.Addr, info.Sites[SiteAWS].DB.Socket},
+		{"aws-db2", info.Failover.DB2.Addr, info.Failover.DB2.Socket},
+	} {
+		is := InstanceStatus{Name: in.name, Addr: in.addr}
+		db, err := replica.OpenSocket(ctx, in.socket, "root", "")
+		if err != nil {
+			is.Error = err.Error()
+			c.Instances = append(c.Instances, is)
+			continue
+		}
+		if is.ReadOnly, err = db.ReadOnly(ctx); err != nil {
+			is.Error = err.Error()
+		}
+		if st, err := db.Status(ctx); err == nil && st.Configured {
+			is.Replication = &st
+		}
+		is.GTIDPos, _ = db.PrimaryPosition(ctx)
+		db.Close()
+		c.Instances = append(c.Instances, is)
+	}
+	return c
 }
 
 // Print writes the status for a person.
@@ -118,18 +172,43 @@ func (r *StatusReport) Print(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s db\t%s\t%s gtid %s\n", s, ss.DB.Addr, db, ss.DB.GTIDPos)
 		if rs := ss.DB.Replication; rs != nil {
-			lag := "NULL"
-			if rs.SecondsBehind != nil {
-				lag = fmt.Sprint(*rs.SecondsBehind)
+			fmt.Fprintf(tw, "  replication\t%s:%d\t%s\n", rs.SourceHost, rs.SourcePort, replLine(rs))
+		}
+	}
+	if c := r.Cluster; c != nil {
+		line := fmt.Sprintf("%s → %s, %s → %s", WriterName, orDash(c.Endpoints[WriterName]), ReaderName, orDash(c.Endpoints[ReaderName]))
+		if c.Error != "" {
+			line += " ERROR " + c.Error
+		}
+		fmt.Fprintf(tw, "cluster\t\t%s\n", line)
+		for _, in := range c.Instances {
+			role := "writable"
+			if in.ReadOnly {
+				role = "read-only"
 			}
-			line := fmt.Sprintf("IO: %s, SQL: %s, Seconds_Behind: %s", orDash(string(rs.IO)), yesNo(rs.SQLRunning), lag)
-			if rs.LastIOErrno != 0 {
-				line += fmt.Sprintf(", Last_IO_Error: %d %s", rs.LastIOErrno, oneLine(rs.LastIOError))
+			if in.Error != "" {
+				role = "ERROR " + in.Error
 			}
-			fmt.Fprintf(tw, "  replication\t%s:%d\t%s\n", rs.SourceHost, rs.SourcePort, line)
+			fmt.Fprintf(tw, "  %s\t%s\t%s gtid %s\n", in.Name, in.Addr, role, in.GTIDPos)
+			if rs := in.Replication; rs != nil {
+				fmt.Fprintf(tw, "    replication\t%s:%d\t%s\n", rs.SourceHost, rs.SourcePort, replLine(rs))
+			}
 		}
 	}
 	tw.Flush()
+}
+
+// replLine is a replica's threads in the seed's words.
+func replLine(rs *replica.Status) string {
+	lag := "NULL"
+	if rs.SecondsBehind != nil {
+		lag = fmt.Sprint(*rs.SecondsBehind)
+	}
+	line := fmt.Sprintf("IO: %s, SQL: %s, Seconds_Behind: %s", orDash(string(rs.IO)), yesNo(rs.SQLRunning), lag)
+	if rs.LastIOErrno != 0 {
+		line += fmt.Sprintf(", Last_IO_Error: %d %s", rs.LastIOErrno, oneLine(rs.LastIOError))
+	}
+	return line
 }
 
 func yesNo(b bool) string {
