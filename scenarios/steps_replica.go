@@ -203,7 +203,10 @@ func (d *Drill) ProjectCatchUp(ctx context.Context) {
 		write = float64(len(entries)) / span.Seconds()
 	}
 	var apply float64
-	note := fmt.Sprintf("a catch-up of %d rows is too small (%d or more; vpn-outage-under-load measures it)", d.appliedRows, MinApplyRows)
+	note := "this drill's backlog is a few rows, too few to measure it (vpn-outage-under-load measures it)"
+	if d.appliedRows > 0 {
+		note = fmt.Sprintf("a catch-up of %d rows is too small (%d or more; vpn-outage-under-load measures it)", d.appliedRows, MinApplyRows)
+	}
 	if d.appliedRows >= MinApplyRows && d.applyTime > 0 {
 		apply = float64(d.appliedRows) / d.applyTime.Seconds()
 	}
