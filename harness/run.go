@@ -27,6 +27,10 @@ type Scenario struct {
 	// Plan describes the steps against live timings, changing nothing
 	// (drdrill plan).
 	Plan func(in PlanInput) []PlanStep
+	// Typical is the drill's usual wall time on the embedded lab (make
+	// bench): a suite starts the longest drills first, so that labs side
+	// by side finish together. A hint, never a bound (0: unknown, last).
+	Typical time.Duration
 }
 
 // Poll intervals: transitions are time-stamped to well within 50 ms.

@@ -53,6 +53,7 @@ func FailoverFailback(o FailoverFailbackOptions) harness.Scenario {
 		Name:        "failover-failback",
 		Description: "the Aurora incident: planned writer failover and failback with clients from the DB's VPC and a peered VPC; per-client write unavailability and why, no lost or duplicated write, never two writers",
 		Timeout:     3 * time.Minute,
+		Typical:     5700 * time.Millisecond,
 		Needs:       []target.Capability{target.CapCluster},
 		Plan:        planFailoverFailback,
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {

@@ -31,6 +31,7 @@ func GatewayCrash(o GatewayCrashOptions) harness.Scenario {
 		Name:        "gateway-crash",
 		Description: "kill -9 a gateway's charon (default onprem), start it again with its VPN: the survivor's DPD clears the stale SAs, the tunnel comes back, replication catches up",
 		Timeout:     2 * time.Minute,
+		Typical:     6500 * time.Millisecond,
 		Needs:       []target.Capability{target.CapRestartGateway},
 		Plan:        planGatewayCrash(o),
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {

@@ -37,6 +37,7 @@ func OneSidedRecovery(o OneSidedRecoveryOptions) harness.Scenario {
 		Name:        "one-sided-recovery",
 		Description: "troubleshooting 1: aws loses its SAs without on-prem learning of it, one side re-initiates alone; recognise the stale state, fix it (both sides down, then up in the documented order), verify",
 		Timeout:     2 * time.Minute,
+		Typical:     4300 * time.Millisecond,
 		Needs:       []target.Capability{target.CapExec},
 		Plan:        planOneSided,
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {

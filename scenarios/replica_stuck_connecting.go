@@ -38,6 +38,7 @@ func ReplicaStuckConnecting(o ReplicaStuckOptions) harness.Scenario {
 		Name:        "replica-stuck-connecting",
 		Description: "troubleshooting 2: the tunnel is back but the IO thread stays Connecting (an hour's connect retry); detect it after the expected window, STOP/START REPLICA, verify catch-up and rows",
 		Timeout:     2 * time.Minute,
+		Typical:     9300 * time.Millisecond,
 		Plan:        planReplicaStuck,
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			d := Begin(t, env)

@@ -135,14 +135,17 @@ func (o SiteLossOptions) validate() error {
 // from the promoted one, and a planned switchover restores the topology.
 // It passes or fails on the RPO and RTO objectives, not on zero loss.
 func SiteLoss(o SiteLossOptions) harness.Scenario {
+	typical := 8300 * time.Millisecond
 	name, desc := "site-loss", "the primary site lost during a VPN outage with writes in flight: RPO/RTO against the objectives, on-prem promoted, the lost writes found exactly, the returned site rebuilt and switched back"
 	if o.Variant == RateLimited {
+		typical = 5600 * time.Millisecond
 		name, desc = "site-loss-rate-limited", "site-loss with the WAN rate-limited (tbf) under load so the replica trails: RPO/RTO against the objectives, lost writes found, rebuilt, switched back"
 	}
 	return harness.Scenario{
 		Name:        name,
 		Description: desc,
 		Timeout:     3 * time.Minute,
+		Typical:     typical,
 		Needs:       []target.Capability{target.CapExec, target.CapFreeze},
 		Plan:        func(in harness.PlanInput) []harness.PlanStep { return planSiteLoss(in, o.withDefaults()) },
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {

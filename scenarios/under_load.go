@@ -57,6 +57,7 @@ func VPNOutageUnderLoad(o UnderLoadOptions) harness.Scenario {
 		Name:        "vpn-outage-under-load",
 		Description: fmt.Sprintf("the seed drill under a steady writer (%d conns, %g rows/s): the outage's backlog must catch up with no acknowledged write lost or duplicated", o.Conns, o.Rate),
 		Timeout:     2 * time.Minute,
+		Typical:     4300 * time.Millisecond,
 		Plan:        planUnderLoad(o),
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			d := Begin(t, env)

@@ -29,6 +29,7 @@ func VPNOutage(o VPNOutageOptions) harness.Scenario {
 		Name:        "vpn-outage",
 		Description: "the seed drill: VPN down from AWS, write during the outage, recover in the documented order, verify every row",
 		Timeout:     2 * time.Minute,
+		Typical:     4100 * time.Millisecond,
 		Plan:        planVPNOutage,
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			d := Begin(t, env)

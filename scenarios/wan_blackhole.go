@@ -28,6 +28,7 @@ func WANBlackhole(o WANBlackholeOptions) harness.Scenario {
 		Name:        "wan-blackhole",
 		Description: "the WAN drops IKE/ESP silently past DPD: DPD declares the peer dead, the replica times out (errno 110), the tunnel heals by itself once the WAN is back",
 		Timeout:     2 * time.Minute,
+		Typical:     7400 * time.Millisecond,
 		Needs:       []target.Capability{target.CapExec},
 		Plan:        planWANBlackhole,
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -70,6 +72,10 @@ func (o *runOptions) checkSuite(args []string, parallelSet bool) (*suitePlan, er
 		return nil, usageErrorf("run: --keep-lab keeps the lab of one drill; a suite takes each of its labs down")
 	}
 	p.jobs = suite.Jobs(p.names, o.count)
+	// Longest first: labs side by side then finish together.
+	slices.SortStableFunc(p.jobs, func(a, b suite.Job) int {
+		return cmp.Compare(p.drills[b.Scenario].Typical, p.drills[a.Scenario].Typical)
+	})
 	spec, err := loadTarget(o.target, o.dir)
 	if err != nil {
 		return nil, err

@@ -442,3 +442,21 @@ func TestSuiteInterruptedBySIGINT(t *testing.T) {
 		}
 	}
 }
+
+// A suite starts its longest drills first (Scenario.Typical), so that labs
+// side by side finish together; runs keep their numbers.
+func TestSuiteStartsLongestFirst(t *testing.T) {
+	o := runOptions{count: 2, parallel: 2, dir: t.TempDir(), reportDir: t.TempDir(), target: "lab", backend: "netns"}
+	p, err := o.checkSuite([]string{"vpn-outage", "replica-stuck-connecting", "wan-blackhole"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, j := range p.jobs {
+		got = append(got, fmt.Sprintf("%s#%d", j.Scenario, j.N))
+	}
+	want := "replica-stuck-connecting#1 replica-stuck-connecting#2 wan-blackhole#1 wan-blackhole#2 vpn-outage#1 vpn-outage#2"
+	if strings.Join(got, " ") != want {
+		t.Errorf("job order %v, want %s", got, want)
+	}
+}

@@ -31,6 +31,9 @@ type fakeVPN struct {
 	spi    int
 	calls  []string // "site: command"
 	errors []string // what a real gateway would have refused
+	// dropAnswer: the next time this "site: command" is handled, the
+	// connection is closed instead of answering (an SSH hop dropped).
+	dropAnswer string
 }
 
 type fakeSite struct {
@@ -350,6 +353,15 @@ func (v *fakeVPN) serve(site string, c net.Conn) {
 			vpkt(c, vpEventConfirm, "", nil)
 		case vpCmdRequest:
 			evs, resp := v.handle(site, name)
+			v.mu.Lock()
+			drop := v.dropAnswer == site+": "+name
+			if drop {
+				v.dropAnswer = ""
+			}
+			v.mu.Unlock()
+			if drop {
+				return
+			}
 			var all bytes.Buffer
 			for _, ev := range evs {
 				if en := streamedEvent[name]; events[en] {

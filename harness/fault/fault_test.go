@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/drdrill/drdrill/harness/target"
+	"github.com/drdrill/drdrill/harness/timeline"
 )
 
 func TestRegistry(t *testing.T) {
@@ -59,5 +60,38 @@ func TestFaultsNeedTheirCapabilities(t *testing.T) {
 	}
 	if _, err := New("gateway-crash", restartTarget{twoSites(), &fakeGateways{}}, nil, Params{"site": "aws", "reload": "maybe"}); err == nil || !strings.Contains(err.Error(), "reload") {
 		t.Errorf("gateway-crash reload=maybe: %v", err)
+	}
+}
+
+// A terminate whose answer is lost with the connection (the gateway retries
+// once on a fresh one and finds nothing left) took effect; a tunnel that
+// was not up to begin with is an error naming that.
+func TestTunnelDownAnswerLost(t *testing.T) {
+	ctx := context.Background()
+	v := newFakeVPN()
+	v.dropAnswer = "aws: terminate"
+	tl := timeline.New()
+	f, err := New("tunnel-down", v.target(nil, nil), tl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Inject(ctx); err != nil {
+		t.Fatalf("inject with the answer lost: %v", err)
+	}
+	var saw bool
+	for _, e := range tl.Events() {
+		if d, _ := e.Map()["detail"].(string); strings.Contains(d, "answer was lost") {
+			saw = true
+		}
+	}
+	if !saw || v.count("aws", "terminate") != 2 {
+		t.Errorf("timeline does not say the answer was lost (terminates: %d): %v", v.count("aws", "terminate"), tl.Events())
+	}
+	g, err := New("tunnel-down", v.target(nil, nil), timeline.New(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Inject(ctx); err == nil || !strings.Contains(err.Error(), "the tunnel was not up") {
+		t.Errorf("inject on a tunnel already down: %v", err)
 	}
 }

@@ -57,15 +57,22 @@ func (f *TunnelDown) Inject(ctx context.Context) error {
 	f.mu.Lock()
 	f.injected = true
 	f.mu.Unlock()
+	before, serr := f.First.GW.State(ctx, f.First.Want.Connection)
 	_, err := f.First.GW.Down(ctx, f.First.Want.Connection, 2*time.Second)
-	if errors.Is(err, tunnel.ErrNoMatchingSA) {
+	detail := "terminate IKE SA " + f.First.Want.Connection
+	switch {
+	case errors.Is(err, tunnel.ErrNoMatchingSA) && serr == nil && len(before.IKESAs) > 0:
+		// The SA was there a moment ago: the terminate went through and its
+		// answer was lost with the connection (an SSH hop dropped); the
+		// gateway's one retry on a fresh connection found nothing left.
+		detail += " (its answer was lost with the connection; the retry found the SA gone)"
+	case errors.Is(err, tunnel.ErrNoMatchingSA):
 		// Nothing to take down: the drill did not start from a healthy tunnel.
 		return fmt.Errorf("tunnel down from %s: nothing to terminate: the tunnel was not up", f.First.GW.Name())
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("tunnel down from %s: %w", f.First.GW.Name(), err)
 	}
-	f.TL.Add("tunnel/"+f.First.GW.Name(), timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "detail": "terminate IKE SA " + f.First.Want.Connection})
+	f.TL.Add("tunnel/"+f.First.GW.Name(), timeline.KindFault, map[string]any{"fault": f.Name(), "action": "inject", "detail": detail})
 	return nil
 }
 
