@@ -124,7 +124,7 @@ func (g *Gateway) dropSession(s *vici.Session) {
 func transportBroken(err error) bool {
 	var ne net.Error
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) || errors.As(err, &ne) ||
 		strings.Contains(err.Error(), "broken pipe") || strings.Contains(err.Error(), "connection reset")
 }
 
