@@ -59,12 +59,14 @@ type wconn struct {
 func openConn(ctx context.Context, db *sql.DB, t TableName) (*wconn, error) {
 	// A pooled connection may have died while idle (a server restart, an
 	// SSH transport reconnected under it): the driver says ErrBadConn on
-	// its first use and the pool discards it; take another. A few tries:
-	// every idle connection of a pool can be dead at once.
+	// its first use, or ErrInvalidConn when the transport breaks during
+	// the connection's probe; nothing was written yet, so the connection
+	// is discarded and another taken. A few tries: every idle connection
+	// of a pool can be dead at once.
 	var err error
 	for range 4 {
 		var w *wconn
-		if w, err = tryOpenConn(ctx, db, t); !errors.Is(err, driver.ErrBadConn) {
+		if w, err = tryOpenConn(ctx, db, t); !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, mysql.ErrInvalidConn) {
 			return w, err
 		}
 	}
