@@ -19,9 +19,6 @@ import (
 // cannot run (not root, a missing package): it says why.
 func Lab(t testing.TB) target.Target {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("drilltest: lab drills are skipped with -short")
-	}
 	name := os.Getenv("DRDRILL_BACKEND")
 	if name == "" {
 		name = "netns"
@@ -29,6 +26,22 @@ func Lab(t testing.TB) target.Target {
 	b, err := lab.BackendByName(name)
 	if err != nil {
 		t.Fatalf("drilltest: DRDRILL_BACKEND: %v", err)
+	}
+	return up(t, b)
+}
+
+// NetnsLab is Lab on the netns backend whatever DRDRILL_BACKEND says, as
+// the lab's own *lab.Target: for tests of what needs the lab's powers on
+// its db hosts (freezing a daemon, commands in its namespace).
+func NetnsLab(t testing.TB) *lab.Target {
+	t.Helper()
+	return up(t, lab.NetnsBackend{})
+}
+
+func up(t testing.TB, b lab.Backend) *lab.Target {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drilltest: lab drills are skipped with -short")
 	}
 	if p, ok := b.(interface{ Preflight() error }); ok {
 		if err := p.Preflight(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/drdrill/drdrill/drilltest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,34 +18,6 @@ import (
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/workload"
 )
-
-// upLab brings a netns lab up for one test (down in Cleanup).
-func upLab(t *testing.T) *lab.Target {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("lab test: skipped with -short")
-	}
-	b := lab.NetnsBackend{}
-	if err := b.Preflight(); err != nil {
-		t.Skipf("lab test: the netns lab cannot run here: %v", err)
-	}
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if err := lab.Down(context.Background(), dir, map[string]lab.Backend{b.Name(): b}); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	info, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: b})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	tg, err := lab.Open(context.Background(), info, b)
-	if err != nil {
-		t.Fatalf("open lab: %v", err)
-	}
-	t.Cleanup(func() { tg.Close() })
-	return tg
-}
 
 const drill = "div-test"
 
@@ -72,7 +45,7 @@ func pos(t *testing.T, ctx context.Context, c *replica.Conn) string {
 // collide with the lost ones); Find lists exactly the 6 lost transactions
 // and their rows, each insert matched with the ledger.
 func TestFindLab(t *testing.T) {
-	tg := upLab(t)
+	tg := drilltest.NetnsLab(t)
 	ctx := context.Background()
 	aws, onprem := target.Primary(tg).DB, target.Replica(tg).DB
 	base := insert(t, ctx, aws, 0, "before the loss")

@@ -5,9 +5,9 @@ package replica_test
 import (
 	"context"
 	"fmt"
+	"github.com/drdrill/drdrill/drilltest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,33 +16,6 @@ import (
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 )
-
-func upLab(t testing.TB) *lab.Target {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("lab test: skipped with -short")
-	}
-	b := lab.NetnsBackend{}
-	if err := b.Preflight(); err != nil {
-		t.Skipf("lab test: the netns lab cannot run here: %v", err)
-	}
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if err := lab.Down(context.Background(), dir, map[string]lab.Backend{b.Name(): b}); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	info, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: b})
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	tg, err := lab.Open(context.Background(), info, b)
-	if err != nil {
-		t.Fatalf("open lab: %v", err)
-	}
-	t.Cleanup(func() { tg.Close() })
-	return tg
-}
 
 const dumpPW = `Dump-pa55'w\rd"x`
 
@@ -106,7 +79,7 @@ func checksum(t testing.TB, c *replica.Conn, table string) string {
 // set aside; with them set aside it copies, replicates and catches up,
 // and the errant row is gone.
 func TestRebuildLab(t *testing.T) {
-	tg := upLab(t)
+	tg := drilltest.NetnsLab(t)
 	ctx := context.Background()
 	o := rebuildOptions(t, tg)
 	fill(t, o.From, 20, 64<<10)
@@ -171,7 +144,7 @@ func TestRebuildLab(t *testing.T) {
 // BenchmarkRebuild measures the load's throughput through the tunnel
 // (kernel-libipsec) and, for comparison, a plain TCP copy across it.
 func BenchmarkRebuild(b *testing.B) {
-	tg := upLab(b)
+	tg := drilltest.NetnsLab(b)
 	ctx := context.Background()
 	o := rebuildOptions(b, tg)
 	fill(b, o.From, 100, 256<<10)
