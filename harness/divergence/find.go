@@ -1,12 +1,13 @@
 package divergence
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/drdrill/drdrill/harness/atomicfile"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -380,26 +381,14 @@ func decodeRows(ctx context.Context, o Options, dir string, lost []Txn) ([]RowCh
 // WriteJSONL writes one lost write per line to path atomically (a temp
 // file in the same dir, synced, renamed over path), mode 0600.
 func WriteJSONL(path string, ws []LostWrite) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("lost writes: %w", err)
-	}
-	defer os.Remove(f.Name())
-	enc := json.NewEncoder(f)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	for _, w := range ws {
 		if err := enc.Encode(w); err != nil {
-			f.Close()
 			return fmt.Errorf("lost writes: %w", err)
 		}
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("lost writes: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("lost writes: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.Write(path, b.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("lost writes: %w", err)
 	}
 	return nil

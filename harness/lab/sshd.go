@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/drdrill/drdrill/harness/atomicfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -129,7 +130,7 @@ func EnableSSH(info *Info) (*SSHAccess, error) {
 		}
 	}
 	for _, f := range files {
-		if err := writeAtomic(f.path, f.data, f.mode); err != nil {
+		if err := atomicfile.Write(f.path, f.data, f.mode); err != nil {
 			return nil, fmt.Errorf("enable ssh: %w", err)
 		}
 	}
@@ -285,27 +286,6 @@ func loadOrMakeKey(path, comment string) (ssh.Signer, error) {
 		return nil, err
 	}
 	return ssh.ParsePrivateKey(b)
-}
-
-// writeAtomic replaces path with data (a reader never sees half a file).
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // KillSSHD kills -9 every sshd running in a lab host (its namespace or

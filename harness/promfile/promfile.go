@@ -3,6 +3,7 @@ package promfile
 import (
 	"bytes"
 	"fmt"
+	"github.com/drdrill/drdrill/harness/atomicfile"
 	"strings"
 	"time"
 
@@ -116,5 +117,5 @@ func Write(path string, s *suite.Suite) error {
 	if err != nil {
 		return err
 	}
-	return suite.WriteFileAtomic(path, b)
+	return atomicfile.Write(path, b, 0o644)
 }

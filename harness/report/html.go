@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"github.com/drdrill/drdrill/harness/atomicfile"
 	"io"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func writeHTML(dir string, s *Report, secrets []string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, HTMLFile), b)
+	return atomicfile.Write(filepath.Join(dir, HTMLFile), b, 0o644)
 }
 
 // renderHTML renders a scrubbed report. The page gets a second pass for

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"fmt"
+	"github.com/drdrill/drdrill/harness/atomicfile"
 	"github.com/drdrill/drdrill/harness/junitxml"
 	"html/template"
 	"os"
@@ -39,7 +39,7 @@ func Write(dir string, s *Suite) error {
 		name string
 		data []byte
 	}{{JSONFile, append(js, '\n')}, {JUnitFile, ju}, {HTMLFile, h.Bytes()}} {
-		if err := WriteFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return err
 		}
 	}
@@ -60,30 +60,6 @@ func Load(dir string) (*Suite, error) {
 		return nil, fmt.Errorf("%s: schema %q, want %q", filepath.Join(dir, JSONFile), s.Schema, Schema)
 	}
 	return &s, nil
-}
-
-// WriteFileAtomic writes data to path through a temp file in the same dir,
-// synced and renamed over path (mode 0644): a reader sees the old file or
-// the new one, never part of one.
-func WriteFileAtomic(path string, data []byte) error {
-	name := filepath.Base(path)
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+name+".*")
-	if err != nil {
-		return fmt.Errorf("create %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.Write(data)
-	err = errors.Join(err, tmp.Chmod(0o644), tmp.Sync())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename %s: %w", name, err)
-	}
-	return nil
 }
 
 // JUnit XML: the dialect Jenkins, GitLab and GitHub's test reporters read.
