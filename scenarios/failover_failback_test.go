@@ -299,3 +299,20 @@ func TestFailoverPlan(t *testing.T) {
 		t.Fatalf("the plan changed the endpoints: %v %v", eps, err)
 	}
 }
+
+// An on-prem replica left on the demoted writer (repoint_replica=false)
+// fails replica_follows_writer, naming the server it follows.
+func TestFailoverReplicaNotRepointed(t *testing.T) {
+	env := newFailoverEnv(t)
+	r := runDrill(context.Background(), FailoverFailback(FailoverFailbackOptions{
+		Profiles: []clients.Profile{},
+		Params:   fault.Params{"repoint_replica": "false"},
+	}), env)
+	writeReport(t, env, r)
+	if r.Verdict != report.VerdictFail {
+		t.Fatalf("verdict %s: %s", r.Verdict, r.Diagnosis)
+	}
+	if v, obs := checkVerdict(r, "replica_follows_writer"); v != "fail" || !strings.Contains(obs, "source server_id 1 (aws-db)") {
+		t.Fatalf("replica_follows_writer %q: %s", v, obs)
+	}
+}
