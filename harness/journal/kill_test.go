@@ -21,7 +21,6 @@ import (
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
-	"github.com/drdrill/drdrill/harness/tunnel"
 )
 
 // helperEnv makes the test binary a drill that injects a fault and waits
@@ -178,7 +177,7 @@ func TestRecoverAfterKill9(t *testing.T) {
 
 // runAndKill starts the helper, waits for it to reach point, checks that
 // the state dir is locked by it, and kills it with SIGKILL.
-func runAndKill(t *testing.T, dir, name, point string) int {
+func runAndKill(t testing.TB, dir, name, point string) int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperInjector$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir+"|"+name+"|"+point)
@@ -257,89 +256,20 @@ func timelineText(tl *timeline.Timeline) string {
 	return b.String()
 }
 
-type recoverTarget interface {
-	target.Target
-	target.HostExec
-	target.GatewayRestarter
-}
-
-// openForRecover opens the lab as drdrill recover would. lab.Open dials
-// every charon first and so fails while one is down (a drill killed after
-// gateway-crash's kill): then the lab is opened with gateways dialled
-// lazily, which is what lab.Open needs to do for recover (reported).
-func openForRecover(t *testing.T, ctx context.Context, dir string) recoverTarget {
-	t.Helper()
+// openForRecover opens the lab as drdrill recover does: lab.Open dials the
+// gateways on first use, so a lab whose charon the killed drill had killed
+// still opens.
+func openForRecover(tb testing.TB, ctx context.Context, dir string) *lab.Target {
+	tb.Helper()
 	info, err := lab.Load(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	tg, err := lab.Open(ctx, info, nil)
-	if err == nil {
-		return tg
-	}
-	t.Logf("lab.Open: %v: opening with lazily dialled gateways", err)
-	l := &lazyLab{dir: dir, b: lab.NetnsBackend{}}
-	for _, s := range lab.Sites {
-		db, err := replica.OpenSocket(ctx, info.Sites[s].DB.Socket, "root", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		role := target.RoleReplica
-		if info.Sites[s].DB.Role == lab.RolePrimary {
-			role = target.RolePrimary
-		}
-		l.sites = append(l.sites, &target.Site{Name: s, Role: role, DB: db, Tunnel: lab.Expectation(info, s),
-			Gateway: tunnel.NewGateway(s, tunnel.UnixSocket(info.Sites[s].Gateway.VICI))})
-	}
-	return l
-}
-
-// lazyLab is the lab as a Target whose gateways are dialled when first
-// used; the rest is the lab's own (exec, kill and restart a charon).
-type lazyLab struct {
-	dir   string
-	b     lab.Backend
-	sites []*target.Site
-}
-
-func (l *lazyLab) Name() string          { return "lab" }
-func (l *lazyLab) Sites() []*target.Site { return l.sites }
-func (l *lazyLab) OpenDB(context.Context, string, int) (*replica.Conn, error) {
-	return nil, errors.New("not needed")
-}
-func (l *lazyLab) IKETimings(context.Context) (tunnel.IKETimings, error) {
-	return tunnel.IKETimings{}, errors.New("not read")
-}
-func (l *lazyLab) Describe() map[string]any { return nil }
-func (l *lazyLab) Secrets() []string        { return nil }
-func (l *lazyLab) Close() error {
-	for _, s := range l.sites {
-		s.Gateway.Close()
-		s.DB.Close()
-	}
-	return nil
-}
-func (l *lazyLab) info() (*lab.Info, error) { return lab.Load(l.dir) }
-func (l *lazyLab) Exec(ctx context.Context, h target.Host, argv ...string) ([]byte, error) {
-	info, err := l.info()
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
-	return l.b.Exec(ctx, info, h.String(), argv...)
-}
-func (l *lazyLab) KillGateway(ctx context.Context, site string) error {
-	info, err := l.info()
-	if err != nil {
-		return err
-	}
-	return l.b.KillGateway(ctx, info, site)
-}
-func (l *lazyLab) RestartGateway(ctx context.Context, site string) error {
-	info, err := l.info()
-	if err != nil {
-		return err
-	}
-	return lab.RestartGateway(ctx, info, l.b, site)
+	return tg
 }
 
 // On a lab, a fault held past MaxFault is recovered by the watchdog: the
@@ -411,5 +341,55 @@ func TestWatchdogOnLab(t *testing.T) {
 	}
 	if m := len(env.Timeline.Filter(timeline.KindFault, "")); m != n {
 		t.Fatalf("the drill's Recover acted again after the watchdog: %d more fault events", m-n)
+	}
+}
+
+// BenchmarkRecoverAfterKill9 is drdrill recover's engine after a drill was
+// killed with its fault in place and its outage seen by the replica:
+// undo-ms is the undo alone, steady-ms until steady state is back (the
+// tunnel healthy on both sides, the replica's IO thread reconnected and
+// caught up: the lab's connect retry is 1 s). Target: ≤ 2 s plus the
+// replica's reconnect.
+func BenchmarkRecoverAfterKill9(b *testing.B) {
+	lb := lab.NetnsBackend{}
+	if err := lb.Preflight(); err != nil {
+		b.Skipf("the netns lab cannot run here: %v", err)
+	}
+	dir := filepath.Join(b.TempDir(), "lab")
+	b.Cleanup(func() { lab.Down(context.Background(), dir, map[string]lab.Backend{lb.Name(): lb}) })
+	if _, err := lab.Up(context.Background(), lab.Options{Dir: dir, Backend: lb}); err != nil {
+		b.Fatalf("lab up: %v", err)
+	}
+	for _, name := range []string{"tunnel-down", "wan-blackhole", "gateway-crash"} {
+		b.Run(name, func(b *testing.B) {
+			var undo, steady time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				runAndKill(b, dir, name, "outage")
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				j, err := journal.Open(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tg := openForRecover(b, ctx, dir)
+				tl := timeline.New()
+				b.StartTimer()
+				start := time.Now()
+				if got, err := journal.Recover(ctx, j, tg, tl); err != nil || len(got) != 1 {
+					b.Fatalf("recover: %v (recovered %d)", err, len(got))
+				}
+				undo += time.Since(start)
+				if err := fault.WaitSteady(ctx, tg, tl); err != nil {
+					b.Fatalf("after recover: %v", err)
+				}
+				steady += time.Since(start)
+				b.StopTimer()
+				tg.Close()
+				j.Close()
+				cancel()
+			}
+			b.ReportMetric(float64(undo.Milliseconds())/float64(b.N), "undo-ms")
+			b.ReportMetric(float64(steady.Milliseconds())/float64(b.N), "steady-ms")
+		})
 	}
 }

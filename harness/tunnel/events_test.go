@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"reflect"
@@ -156,5 +157,61 @@ func TestRecoverInOrderRecordsTunnelActions(t *testing.T) {
 			!strings.Contains(got[i].result, want[i].result) {
 			t.Fatalf("record %d = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// The first down waits for the peer's answer to its DELETE only when the
+// peer holds the same IKE SA; a peer without it (a restarted charon) never
+// answers, and the down is forced at once, saying why.
+func TestRecoverInOrderForcesADeleteThePeerCannotAnswer(t *testing.T) {
+	sa := func(spiI, spiR string) *body {
+		b := (&body{}).start("onprem-aws").kv("uniqueid", "1").kv("state", "ESTABLISHED").
+			kv("initiator-spi", spiI).kv("responder-spi", spiR).start("child-sas")
+		b.Write(childSA("onprem-aws-1", "INSTALLED", "10.20.0.0/16", "192.168.64.0/24").Bytes())
+		return b.end().end()
+	}
+	for _, tc := range []struct {
+		name     string
+		peer     []*body
+		wantWait string
+		wantNote string
+	}{
+		{"peer holds the SA", []*body{sa("a1", "b1")}, "2000", ""},
+		{"peer holds another SA", []*body{sa("c1", "d1")}, "0", "holds no such IKE SA"},
+		{"peer holds none", nil, "0", "holds no such IKE SA"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var terminate []byte
+			side := func(name string, sas []*body, onTerminate func([]byte)) Side {
+				g := fakeGateway(t, func(cmd string, req []byte) reply {
+					switch cmd {
+					case "terminate":
+						onTerminate(req)
+					case "list-sas":
+						return reply{events: sas}
+					}
+					return reply{}
+				})
+				g.name = name
+				return Side{GW: g, Want: Expectation{Connection: "onprem-aws"}}
+			}
+			aws := side("aws", []*body{sa("a1", "b1")}, func(req []byte) {
+				if terminate == nil {
+					terminate = req
+				}
+			})
+			onprem := side("onprem", tc.peer, func([]byte) {})
+			tl := timeline.New()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			RecoverInOrder(ctx, aws, onprem, tl, 100*time.Millisecond) // never healthy: only the first down matters
+			if !bytes.Contains(terminate, []byte("timeout\x00"+string(rune(len(tc.wantWait)))+tc.wantWait)) {
+				t.Errorf("aws terminate %q: want timeout %s", terminate, tc.wantWait)
+			}
+			first := tl.Events()[0].Detail.(timeline.TunnelAction)
+			if !strings.Contains(first.Note, tc.wantNote) || (tc.wantNote == "" && first.Note != "") {
+				t.Errorf("first down's note %q, want %q", first.Note, tc.wantNote)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/drdrill/drdrill/harness/timeline"
@@ -72,11 +73,11 @@ type Side struct {
 // KindExpected for those documented outcomes. It returns when both
 // sides are healthy, or the last unhealthy state when ctx ends first.
 func RecoverInOrder(ctx context.Context, first, second Side, tl *timeline.Timeline, ikeTimeout time.Duration) error {
-	step := func(s Side, action string, f func() ([]string, error)) error {
+	step := func(s Side, action string, f func() ([]string, string, error)) error {
 		src := "tunnel/" + s.GW.Name()
 		start := time.Now()
-		log, err := f()
-		d := timeline.TunnelAction{Action: action, Connection: s.Want.Connection, DurationMS: time.Since(start).Milliseconds()}
+		log, note, err := f()
+		d := timeline.TunnelAction{Action: action, Connection: s.Want.Connection, DurationMS: time.Since(start).Milliseconds(), Note: note}
 		switch {
 		case err == nil:
 			d.Result = "ok"
@@ -92,28 +93,29 @@ func RecoverInOrder(ctx context.Context, first, second Side, tl *timeline.Timeli
 			return fmt.Errorf("%s %s: %w", action, s.GW.Name(), err)
 		}
 	}
-	down := func(s Side) func() ([]string, error) {
-		return func() ([]string, error) {
-			r, err := s.GW.Down(ctx, s.Want.Connection, 2*time.Second)
-			return r.Log, err
+	down := func(s, peer Side) func() ([]string, string, error) {
+		return func() ([]string, string, error) {
+			wait, note := deleteWait(ctx, s, peer)
+			r, err := s.GW.Down(ctx, s.Want.Connection, wait)
+			return r.Log, note, err
 		}
 	}
-	up := func(s Side) func() ([]string, error) {
-		return func() ([]string, error) {
+	up := func(s Side) func() ([]string, string, error) {
+		return func() ([]string, string, error) {
 			r, err := s.GW.Up(ctx, s.Want.Connection, s.Want.Connection, ikeTimeout)
 			if ce := (*CommandError)(nil); errors.As(err, &ce) {
-				return ce.Log, err
+				return ce.Log, "", err
 			}
-			return r.Log, err
+			return r.Log, "", err
 		}
 	}
 	for _, st := range []struct {
 		s      Side
 		action string
-		f      func() ([]string, error)
+		f      func() ([]string, string, error)
 	}{
-		{first, "down", down(first)},
-		{second, "down", down(second)},
+		{first, "down", down(first, second)},
+		{second, "down", down(second, first)},
 		{second, "up", up(second)},
 		{first, "up", up(first)},
 	} {
@@ -149,4 +151,41 @@ func WaitHealthy(ctx context.Context, poll time.Duration, sides ...Side) error {
 		case <-t.C:
 		}
 	}
+}
+
+// deleteAnswerWait is how long a down waits for the peer to answer its
+// DELETE when the peer holds the IKE SA (a live peer answers in one round
+// trip), before the SA is deleted locally anyway.
+const deleteAnswerWait = 2 * time.Second
+
+// deleteWait is how long s's down should wait for its DELETE to be
+// answered: deleteAnswerWait when the peer holds one of s's IKE SAs (same
+// SPIs), else nothing: a peer that holds no such SA (restarted, or it
+// already cleared it) or cannot be read never answers, and waiting for it
+// only delays the recovery (findings#delete-to-a-peer-without-the-sa).
+func deleteWait(ctx context.Context, s, peer Side) (time.Duration, string) {
+	mine, err := s.GW.State(ctx, s.Want.Connection)
+	if err != nil || len(mine.IKESAs) == 0 {
+		return deleteAnswerWait, "" // nothing to delete, or the down itself will say why
+	}
+	theirs, err := peer.GW.State(ctx, peer.Want.Connection)
+	if err != nil {
+		return 0, "the peer's SAs cannot be read (" + oneLine(err) + "): deleted without waiting for its answer"
+	}
+	for _, a := range mine.IKESAs {
+		for _, b := range theirs.IKESAs {
+			if a.SPIInit == b.SPIInit && a.SPIResp == b.SPIResp {
+				return deleteAnswerWait, ""
+			}
+		}
+	}
+	return 0, "the peer holds no such IKE SA: deleted without waiting for an answer that cannot come"
+}
+
+func oneLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
