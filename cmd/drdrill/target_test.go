@@ -176,23 +176,37 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 func TestRecoverAfterKill9(t *testing.T) {
 	requireLab(t)
 	bin := buildDrdrill(t)
+	t.Setenv("XDG_STATE_HOME", t.TempDir()) // the target file's journal
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() { lab.Down(context.Background(), dir, backends()) })
-	if _, err := lab.Up(context.Background(), lab.Options{Dir: dir}); err != nil {
+	info, err := lab.Up(context.Background(), lab.Options{Dir: dir})
+	if err != nil {
 		t.Fatal(err)
 	}
-	journalFile := filepath.Join(dir, "journal.jsonl")
+	_, file, _ := runCLI("lab", "target", "--lab", dir, "--via", "ssh")
+	tf := filepath.Join(t.TempDir(), "lab.yaml")
+	os.WriteFile(tf, []byte(file), 0o600)
 	for _, tc := range []struct {
 		name   string
-		killAt string // a line in the journal that must be there first ("" : at once)
+		killAt string   // a line in the journal that must be there first ("" : at once)
+		target []string // how run and recover name the target
 	}{
-		{"before the fault", ""},
-		{"during the fault", `"event":"inject"`},
-		{"after the fault", `"event":"recovered"`},
+		{"before the fault", "", []string{"--lab", dir}},
+		{"during the fault", `"event":"inject"`, []string{"--lab", dir}},
+		{"after the fault", `"event":"recovered"`, []string{"--lab", dir}},
+		// Through the target file over ssh: recover finds the journal by
+		// the file's name alone (no --state).
+		{"during the fault via ssh", `"event":"inject"`, []string{"--target", tf}},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
+			journalFile := filepath.Join(dir, "journal.jsonl")
+			args := []string{"run", "wan-blackhole", "--report", t.TempDir()}
+			if tc.target[0] == "--target" {
+				journalFile = filepath.Join(os.Getenv("XDG_STATE_HOME"), "drdrill", "lab-"+info.ID, "journal.jsonl")
+				args = append(args, "--yes")
+			}
 			before, _ := os.ReadFile(journalFile)
-			cmd := exec.Command(bin, "run", "wan-blackhole", "--lab", dir, "--report", t.TempDir())
+			cmd := exec.Command(bin, append(args, tc.target...)...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -210,12 +224,15 @@ func TestRecoverAfterKill9(t *testing.T) {
 			cmd.Process.Kill() // SIGKILL: no deferred recovery runs
 			cmd.Wait()
 			start := time.Now()
-			code, out, stderr := runCLI("recover", "--lab", dir)
+			code, out, stderr := runCLI(append([]string{"recover"}, tc.target...)...)
 			if code != exitPass || !strings.Contains(out, "steady state") {
 				t.Fatalf("recover: exit %d\n%s\n%s", code, out, stderr)
 			}
+			if tc.killAt == `"event":"inject"` && !strings.Contains(out, "undone: wan-blackhole") {
+				t.Fatalf("recover undid nothing after a kill during the fault:\n%s", out)
+			}
 			t.Logf("recover took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
-			if code, out, _ := runCLI("recover", "--lab", dir); code != exitPass || !strings.Contains(out, "no fault was open") {
+			if code, out, _ := runCLI(append([]string{"recover"}, tc.target...)...); code != exitPass || !strings.Contains(out, "no fault was open") {
 				t.Fatalf("second recover: exit %d\n%s", code, out)
 			}
 		})
