@@ -54,7 +54,7 @@ lab-status: build
 # Lab up/down and drill wall times against the intrinsic waits and the shell
 # recipe; catch-up rate. Benchmarks, never timed tests.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./bench/ ./harness/preflight/ ./harness/journal/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./bench/ ./harness/preflight/ ./harness/journal/ ./harness/transport/sshhost/
 
 # Local images for the docker backend (debootstrap base, no registry needed).
 images:

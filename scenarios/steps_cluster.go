@@ -10,6 +10,7 @@ import (
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/check"
 	"github.com/drdrill/drdrill/harness/fault"
+	"github.com/drdrill/drdrill/harness/poll"
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/report"
 	"github.com/drdrill/drdrill/harness/target"
@@ -174,17 +175,8 @@ func (c *clusterDrill) hold(ctx context.Context, fleet *clients.Fleet, fo fault.
 		}
 		// A follower that does not follow is the check's finding, not
 		// the step's: hold on to the minimum and go on.
-		rest := time.Until(since.Add(ttl + 2*c.o.Interval))
-		if rest > 0 {
-			t := time.NewTimer(rest) // the TTL is the wait: nothing to poll for
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-		return nil
+		// The TTL is the wait: nothing to poll for.
+		return poll.Hold(ctx, "the endpoint TTL to run out", time.Until(since.Add(ttl+2*c.o.Interval)))
 	})
 }
 

@@ -242,15 +242,8 @@ func (s *siteDrill) lagReplication(ctx context.Context) error {
 		if err := in.WaitForEffect(ctx); err != nil {
 			return err
 		}
-		rest := time.Until(s.cutAt.Add(s.o.AtRisk))
-		if rest > 0 {
-			t := time.NewTimer(rest) // the declared hold: nothing to poll for
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-			}
+		if err := poll.Hold(ctx, "the writes at risk (a declared hold)", time.Until(s.cutAt.Add(s.o.AtRisk))); err != nil {
+			return err
 		}
 		if s.awsWriter.Stats().Acked == 0 {
 			return errors.New("no write acknowledged while the WAN was silent")
@@ -324,12 +317,8 @@ func (s *siteDrill) promote(ctx context.Context) error {
 	var fence check.Fence
 	if err := env.Step(ctx, fmt.Sprintf("step 3: detection: the runbook's %s of silence from %s", s.o.Detection, s.Primary.Name), func(ctx context.Context) error {
 		peer := s.probePeer(ctx)
-		t := time.NewTimer(time.Until(s.lossAt.Add(s.o.Detection))) // declared, not a condition
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		if err := poll.Hold(ctx, "the runbook's detection time (declared, not a condition)", time.Until(s.lossAt.Add(s.o.Detection))); err != nil {
+			return err
 		}
 		env.Metric(harness.DetectionMS, s.o.Detection)
 		fence = s.fence(ctx, peer)
@@ -438,14 +427,7 @@ func (s *siteDrill) runOnPrem(ctx context.Context) error {
 		if werr != nil {
 			return werr
 		}
-		t := time.NewTimer(s.o.OnPrem) // the business runs on-prem a while: a declared hold
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		return nil
+		return poll.Hold(ctx, "the business running on-prem (a declared hold)", s.o.OnPrem)
 	})
 }
 

@@ -65,9 +65,10 @@ func newRunCmd(stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "run SCENARIO... | --all",
 		Short: "Run drills and write their reports",
-		Long: `Run one drill (drdrill list shows them) against the embedded lab and write
-its report: report.json, junit.xml and summary.md in the report directory,
-plus a summary on stdout. If a lab is already up in the lab directory the
+		Long: `Run one drill (drdrill list shows them) against the embedded lab, or a
+target file with --target FILE --yes, and write its report: report.json,
+junit.xml, summary.md and report.html (plus the drill's artifacts) in the
+report directory, and a summary on stdout. If a lab is already up in the lab directory the
 drill uses it as it is and leaves it up; otherwise it brings a fresh one up
 with --backend and takes it down afterwards, unless --keep-lab. A drill that
 needs a cluster (the failover drills) gets the failover lab (netns only).
@@ -166,7 +167,7 @@ could not start; 2 bad input, none could start, or interrupted.`,
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write the outcome to `PATH` in the Prometheus text format (node_exporter textfile collector)")
 	c.MarkFlagDirname("lab")
 	c.MarkFlagDirname("report")
-	c.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{"lab"}, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{"lab"}, cobra.ShellCompDirectiveDefault)) // "lab", or a file
 	c.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions(backendNames(), cobra.ShellCompDirectiveNoFileComp))
 	return c
 }

@@ -96,3 +96,26 @@ type observerKey struct{}
 func WithObserver(ctx context.Context, o Observer) context.Context {
 	return context.WithValue(ctx, observerKey{}, o)
 }
+
+// Hold waits d on purpose: a declared wait that no condition can end early
+// (a DNS TTL running out, a runbook's detection time, a hold the drill is
+// asked for). Live progress shows it like any other wait. It returns nil
+// after d, or ctx's error when ctx ends first.
+func Hold(ctx context.Context, what string, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	start := time.Now()
+	if o, ok := ctx.Value(observerKey{}).(Observer); ok {
+		o(what, start, start.Add(d), false)
+		defer o(what, start, start.Add(d), true)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -3,6 +3,7 @@ package poll
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,23 @@ func TestValueKeepsLast(t *testing.T) {
 	})
 	if err != nil || v != 2 {
 		t.Fatalf("v=%d err=%v", v, err)
+	}
+}
+
+func TestHoldIsAnnouncedAndHonoursCancel(t *testing.T) {
+	var heard []string
+	ctx := WithObserver(context.Background(), func(what string, start, deadline time.Time, done bool) {
+		heard = append(heard, fmt.Sprintf("%s %v %v", what, deadline.Sub(start), done))
+	})
+	if err := Hold(ctx, "the TTL", 5*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(heard, "|") != "the TTL 5ms false|the TTL 5ms true" {
+		t.Fatalf("observer heard %q", heard)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := Hold(cctx, "forever", time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled hold returned %v", err)
 	}
 }
