@@ -2,7 +2,6 @@ package fault
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
+	"github.com/drdrill/drdrill/internal/fakesql"
 )
 
 // fakeMaria is a MariaDB 10.11 server as the failover's validation reads
@@ -37,9 +37,8 @@ type fakeMaria struct {
 
 func newFakeMaria(t *testing.T, m *fakeMaria) *replica.Conn {
 	t.Helper()
-	db := sql.OpenDB(m)
-	t.Cleanup(func() { db.Close() })
-	c, err := replica.FromDB(context.Background(), db)
+	s := &fakesql.Server{Version: "10.11.6-MariaDB-0+deb12u1", Comment: "Debian 12", Handle: m.query, Exec: m.exec}
+	c, err := replica.FromDB(context.Background(), s.Open(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,19 +57,9 @@ func (m *fakeMaria) writes() []string {
 	return out
 }
 
-func (m *fakeMaria) Connect(context.Context) (driver.Conn, error) { return fakeMariaConn{m}, nil }
-func (m *fakeMaria) Driver() driver.Driver                        { return fakeDBDriver{} }
-
-type fakeMariaConn struct{ m *fakeMaria }
-
-func (c fakeMariaConn) Prepare(string) (driver.Stmt, error) {
-	return nil, errors.New("fake: no prepare")
-}
-func (c fakeMariaConn) Close() error              { return nil }
-func (c fakeMariaConn) Begin() (driver.Tx, error) { return nil, errors.New("fake: no tx") }
-
-func (c fakeMariaConn) ExecContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Result, error) {
-	m := c.m
+// exec records every statement run with Exec; SET GLOBAL read_only is
+// applied.
+func (m *fakeMaria) exec(q string, _ []driver.NamedValue) fakesql.Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.changes = append(m.changes, q)
@@ -80,38 +69,35 @@ func (c fakeMariaConn) ExecContext(_ context.Context, q string, _ []driver.Named
 	case "SET GLOBAL read_only = OFF":
 		m.ro = false
 	}
-	return driver.RowsAffected(0), nil
+	return fakesql.Result{}
 }
 
-func (c fakeMariaConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
-	m := c.m
+func (m *fakeMaria) query(q string, _ []driver.NamedValue) fakesql.Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	one := func(v string) driver.Rows { return &fakeDBRows{cols: []string{"v"}, rows: [][]string{{v}}} }
+	one := func(v string) fakesql.Result { return fakesql.One("v", v) }
 	switch q {
-	case "SELECT VERSION(), @@version_comment":
-		return &fakeDBRows{cols: []string{"VERSION()", "@@version_comment"}, rows: [][]string{{"10.11.6-MariaDB-0+deb12u1", "Debian 12"}}}, nil
 	case "SELECT @@GLOBAL.server_id":
-		return one(strconv.FormatInt(m.id, 10)), nil
+		return one(strconv.FormatInt(m.id, 10))
 	case "SELECT @@GLOBAL.read_only":
-		return one(map[bool]string{true: "1", false: "0"}[m.ro]), nil
+		return one(map[bool]string{true: "1", false: "0"}[m.ro])
 	case "SELECT @@GLOBAL.log_bin":
-		return one("1"), nil
+		return one("1")
 	case "SELECT @@GLOBAL.gtid_binlog_state":
-		return one(m.binlogState), nil
+		return one(m.binlogState)
 	case "SELECT @@GLOBAL.gtid_binlog_pos":
-		return one(m.binlogPos), nil
+		return one(m.binlogPos)
 	case "SELECT @@GLOBAL.gtid_slave_pos":
-		return one(m.slavePos), nil
+		return one(m.slavePos)
 	case "SHOW REPLICA STATUS":
 		cols := []string{"Slave_IO_Running", "Slave_SQL_Running", "Seconds_Behind_Master", "Master_Host", "Master_Port", "Connect_Retry",
 			"Last_IO_Errno", "Last_IO_Error", "Last_SQL_Errno", "Last_SQL_Error", "Gtid_IO_Pos", "Master_Server_Id"}
 		if m.replicaOf == "" {
-			return &fakeDBRows{cols: cols}, nil
+			return fakesql.Result{Cols: cols}
 		}
-		return &fakeDBRows{cols: cols, rows: [][]string{{m.io, m.sql, "0", m.replicaOf, "3306", "1", "0", "", "0", "", m.slavePos, strconv.FormatInt(m.srcID, 10)}}}, nil
+		return fakesql.Result{Cols: cols, Rows: [][]any{{m.io, m.sql, "0", m.replicaOf, "3306", "1", "0", "", "0", "", m.slavePos, strconv.FormatInt(m.srcID, 10)}}}
 	}
-	return nil, fmt.Errorf("fake mariadb: unexpected query %q", q)
+	return fakesql.Result{Err: fmt.Errorf("fake mariadb: unexpected query %q", q)}
 }
 
 // fakeCluster is a target.Cluster over two fakeMaria instances.

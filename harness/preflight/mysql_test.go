@@ -12,6 +12,7 @@ import (
 	"github.com/drdrill/drdrill/harness"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/tunnel"
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,51 +22,51 @@ const uuidA = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 // mysqlTarget is a MySQL 8 primary and replica answered from captured
 // formats, behind gateways that cannot be reached. primaryVars and
 // replicaGrants vary per test.
-func mysqlTarget(t *testing.T, primaryVars map[string]string, replicaGrants string) (*fakeTarget, *fakeServer, *fakeServer) {
+func mysqlTarget(t *testing.T, primaryVars map[string]string, replicaGrants string) (*fakeTarget, *fakesql.Server, *fakesql.Server) {
 	t.Helper()
-	table := func(q string, args []driver.NamedValue) (fakeResult, bool) {
+	table := func(q string, args []driver.NamedValue) (fakesql.Result, bool) {
 		if strings.Contains(q, "information_schema.SCHEMATA") {
-			return fakeResult{cols: []string{"n", "cols"}, rows: [][]any{{"1", "id,msg,created_at,drill_id,seq,phase,writer"}}}, true
+			return fakesql.Result{Cols: []string{"n", "cols"}, Rows: [][]any{{"1", "id,msg,created_at,drill_id,seq,phase,writer"}}}, true
 		}
-		return fakeResult{}, false
+		return fakesql.Result{}, false
 	}
-	primary, ps := fakeDB(t, "8.4.3", func(q string, args []driver.NamedValue) fakeResult {
+	primary, ps := fakeDB(t, "8.4.3", func(q string, args []driver.NamedValue) fakesql.Result {
 		if r, ok := table(q, args); ok {
 			return r
 		}
 		switch {
 		case strings.HasPrefix(q, "SHOW GLOBAL VARIABLES"):
-			return varsResult(primaryVars)
+			return fakesql.Vars(primaryVars)
 		case q == "SHOW GRANTS FOR CURRENT_USER()":
 			return grantsResult(t, "grants_mysql84_root.txt")
 		case q == "SELECT @@GLOBAL.partial_revokes":
-			return one("v", "0")
+			return fakesql.One("v", "0")
 		case q == "SHOW BINARY LOGS":
-			return fakeResult{cols: []string{"Log_name", "File_size", "Encrypted"}, rows: [][]any{{"binlog.000002", "157", "No"}}}
+			return fakesql.Result{Cols: []string{"Log_name", "File_size", "Encrypted"}, Rows: [][]any{{"binlog.000002", "157", "No"}}}
 		case q == "SELECT @@GLOBAL.gtid_purged":
-			return one("v", primaryVars["gtid_purged"])
+			return fakesql.One("v", primaryVars["gtid_purged"])
 		}
-		return fakeResult{}
+		return fakesql.Result{}
 	})
-	rep, rs := fakeDB(t, "8.4.3", func(q string, args []driver.NamedValue) fakeResult {
+	rep, rs := fakeDB(t, "8.4.3", func(q string, args []driver.NamedValue) fakesql.Result {
 		if r, ok := table(q, args); ok {
 			return r
 		}
 		switch {
 		case strings.HasPrefix(q, "SHOW GLOBAL VARIABLES"):
-			return varsResult(varsFile(t, "vars_mysql80_replica.txt"))
+			return fakesql.Vars(varsFile(t, "vars_mysql80_replica.txt"))
 		case q == "SHOW GRANTS FOR CURRENT_USER()":
 			return grantsResult(t, replicaGrants)
 		case q == "SELECT @@GLOBAL.partial_revokes":
-			return one("v", "0")
+			return fakesql.One("v", "0")
 		case q == "SHOW REPLICA STATUS":
 			return statusResult(t, "mysql8_yes.txt")
 		case q == "SELECT @@GLOBAL.replica_net_timeout":
-			return one("v", "30")
+			return fakesql.One("v", "30")
 		case strings.Contains(q, "performance_schema.replication_connection_configuration"):
-			return fakeResult{cols: []string{"a", "b", "c"}, rows: [][]any{{"10", "86400", "15.000"}}}
+			return fakesql.Result{Cols: []string{"a", "b", "c"}, Rows: [][]any{{"10", "86400", "15.000"}}}
 		}
-		return fakeResult{}
+		return fakesql.Result{}
 	})
 	ft := &fakeTarget{
 		sites: []*target.Site{
@@ -134,8 +135,8 @@ func TestCheckMySQL8(t *testing.T) {
 	assert.Equal(t, []string{"REPLICATION_SLAVE_ADMIN on *.* at onprem"}, drills[stuckDrill].MissingPrivileges)
 	assert.Contains(t, strings.Join(r.Warnings(), "\n"), "onprem db: drmon@10.% lacks SELECT on `performance_schema`.`replication_connection_configuration`")
 
-	for _, srv := range []*fakeServer{ps, rs} {
-		for _, q := range srv.statements() {
+	for _, srv := range []*fakesql.Server{ps, rs} {
+		for _, q := range srv.Statements() {
 			u := strings.ToUpper(q)
 			assert.True(t, strings.HasPrefix(u, "SELECT ") || strings.HasPrefix(u, "SHOW "), "not a read: %s", q)
 		}

@@ -5,50 +5,25 @@ import (
 	"database/sql/driver"
 	"errors"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// loadVars reads SHOW GLOBAL VARIABLES in the client's --batch --raw
-// format; a line without a tab continues the previous value (MySQL's long
-// GTID sets hold newlines).
+// loadVars reads a testdata file of SHOW GLOBAL VARIABLES in the
+// client's --batch --raw format.
 func loadVars(t *testing.T, name string) map[string]string {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	require.NoError(t, err)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	require.Equal(t, "Variable_name\tValue", lines[0], name)
-	out := map[string]string{}
-	var last string
-	for _, l := range lines[1:] {
-		k, v, ok := strings.Cut(l, "\t")
-		if !ok {
-			out[last] += "\n" + l
-			continue
-		}
-		out[k], last = v, k
-	}
-	return out
-}
-
-// varsResult answers SHOW GLOBAL VARIABLES from vars, as the server does.
-func varsResult(vars map[string]string) fakeResult {
-	r := fakeResult{cols: []string{"Variable_name", "Value"}}
-	var names []string
-	for k := range vars {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		r.rows = append(r.rows, []any{k, vars[k]})
-	}
-	return r
+	vars, err := fakesql.ParseVars(string(b))
+	require.NoError(t, err, name)
+	return vars
 }
 
 func TestParseServerInfo(t *testing.T) {
@@ -147,39 +122,39 @@ func TestRetentionCheck(t *testing.T) {
 
 func TestConnServerInfo(t *testing.T) {
 	vars := loadVars(t, "vars_mysql80_replica.txt")
-	c, s := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
+	c, s := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
 		if strings.HasPrefix(q, "SHOW GLOBAL VARIABLES WHERE Variable_name IN (") {
-			return varsResult(vars)
+			return fakesql.Vars(vars)
 		}
-		return fakeResult{err: errors.New("unexpected " + q)}
+		return fakesql.Result{Err: errors.New("unexpected " + q)}
 	})
 	si, err := c.ServerInfo(context.Background())
 	require.NoError(t, err)
 	assert.True(t, si.SuperReadOnly)
 	assert.Equal(t, "ON", si.GTID.Mode)
-	q := s.statements()[1]
+	q := s.Statements()[1]
 	assert.Contains(t, q, "'binlog_expire_logs_auto_purge'")
 	assert.Contains(t, q, "'gtid_purged'")
 
 	_, err = c.Variables(context.Background(), "x'; DROP TABLE t; --")
 	require.Error(t, err)
-	assert.Len(t, s.statements(), 2, "a bad name is refused before anything is sent")
+	assert.Len(t, s.Statements(), 2, "a bad name is refused before anything is sent")
 }
 
 func TestOldestBinlog(t *testing.T) {
 	ctx := context.Background()
-	logs := fakeResult{cols: []string{"Log_name", "File_size"}, rows: [][]any{{"binlog.000007", "1380"}, {"binlog.000008", "379"}}}
+	logs := fakesql.Result{Cols: []string{"Log_name", "File_size"}, Rows: [][]any{{"binlog.000007", "1380"}, {"binlog.000008", "379"}}}
 	t.Run("mariadb", func(t *testing.T) {
-		c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, args []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, args []driver.NamedValue) fakesql.Result {
 			switch q {
 			case "SHOW BINARY LOGS":
 				return logs
 			case "SELECT BINLOG_GTID_POS(?, 4)":
 				if args[0].Value == "binlog.000007" {
-					return one("p", "0-1-100")
+					return fakesql.One("p", "0-1-100")
 				}
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		ob, err := c.OldestBinlog(ctx)
 		require.NoError(t, err)
@@ -192,14 +167,14 @@ func TestOldestBinlog(t *testing.T) {
 	})
 	t.Run("mysql", func(t *testing.T) {
 		const u = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
-		c, _ := newFakeConn(t, "8.4.3", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "8.4.3", func(q string, _ []driver.NamedValue) fakesql.Result {
 			switch q {
 			case "SHOW BINARY LOGS":
-				return fakeResult{cols: []string{"Log_name", "File_size", "Encrypted"}, rows: [][]any{{"binlog.000002", "157", "No"}}}
+				return fakesql.Result{Cols: []string{"Log_name", "File_size", "Encrypted"}, Rows: [][]any{{"binlog.000002", "157", "No"}}}
 			case "SELECT @@GLOBAL.gtid_purged":
-				return one("p", u+":1-10")
+				return fakesql.One("p", u+":1-10")
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		ob, err := c.OldestBinlog(ctx)
 		require.NoError(t, err)
@@ -213,7 +188,7 @@ func TestOldestBinlog(t *testing.T) {
 	})
 	t.Run("binary logging off, denied", func(t *testing.T) {
 		for _, e := range []*mysql.MySQLError{{Number: 1381, Message: "You are not using binary logging"}, {Number: 1227, Message: "Access denied"}} {
-			c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakeResult { return fakeResult{err: e} })
+			c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakesql.Result { return fakesql.Result{Err: e} })
 			_, err := c.OldestBinlog(ctx)
 			require.Error(t, err)
 			assert.Equal(t, e.Number == 1227, IsAccessDenied(err))
@@ -229,22 +204,22 @@ func TestSourceServerID(t *testing.T) {
 		{"5.7.44-log", "mysql57_yes.txt", "SHOW SLAVE STATUS"},
 	} {
 		row := loadRow(t, tc.file)
-		c, _ := newFakeConn(t, tc.version, func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, tc.version, func(q string, _ []driver.NamedValue) fakesql.Result {
 			if q == tc.stmt {
 				return rowResult(row)
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		id, err := c.SourceServerID(ctx)
 		require.NoError(t, err, tc.file)
 		assert.Equal(t, int64(1), id, tc.file)
 	}
-	c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakeResult { return rowResult() })
+	c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakesql.Result { return rowResult() })
 	id, err := c.SourceServerID(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, id, "not a replica")
 	bad := cloneRow(loadRow(t, "mysql8_yes.txt"), map[string]*string{"Source_Server_Id": ptr("one")})
-	c, _ = newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult { return rowResult(bad) })
+	c, _ = newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result { return rowResult(bad) })
 	_, err = c.SourceServerID(ctx)
 	assert.ErrorContains(t, err, `column Source_Server_Id: not an integer: "one"`)
 }

@@ -6,17 +6,18 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestChecksumTable(t *testing.T) {
-	answer := func(sum any) func(string, []driver.NamedValue) fakeResult {
-		return func(q string, _ []driver.NamedValue) fakeResult {
+	answer := func(sum any) func(string, []driver.NamedValue) fakesql.Result {
+		return func(q string, _ []driver.NamedValue) fakesql.Result {
 			if q != "CHECKSUM TABLE `testdb`.`ping`" {
-				return fakeResult{err: errors.New("fake: unexpected " + q)}
+				return fakesql.Result{Err: errors.New("fake: unexpected " + q)}
 			}
-			return fakeResult{cols: []string{"Table", "Checksum"}, rows: [][]any{{"testdb.ping", sum}}}
+			return fakesql.Result{Cols: []string{"Table", "Checksum"}, Rows: [][]any{{"testdb.ping", sum}}}
 		}
 	}
 	ctx := context.Background()
@@ -47,7 +48,7 @@ func TestChecksumTable(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			if tc.want == "not a table name" {
-				assert.Equal(t, []string{"SELECT VERSION(), @@version_comment"}, srv.statements(), "a bad name is never sent")
+				assert.Equal(t, []string{"SELECT VERSION(), @@version_comment"}, srv.Statements(), "a bad name is never sent")
 			}
 		})
 	}

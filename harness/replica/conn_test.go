@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -154,17 +155,17 @@ func TestStatusStatements(t *testing.T) {
 			assert.Equal(t, tt.status, c.statusStmt())
 			assert.Equal(t, tt.netVar, c.netTimeoutVar())
 			require.NoError(t, c.Restart(context.Background()))
-			assert.Equal(t, []string{"SELECT VERSION(), @@version_comment", tt.stop, tt.start}, s.statements())
+			assert.Equal(t, []string{"SELECT VERSION(), @@version_comment", tt.stop, tt.start}, s.Statements())
 		})
 	}
 }
 
 func TestRestartFails(t *testing.T) {
-	c, _ := newFakeConn(t, "10.11.19-MariaDB", func(q string, _ []driver.NamedValue) fakeResult {
+	c, _ := newFakeConn(t, "10.11.19-MariaDB", func(q string, _ []driver.NamedValue) fakesql.Result {
 		if q == "START REPLICA" {
-			return fakeResult{err: errors.New("boom")}
+			return fakesql.Result{Err: errors.New("boom")}
 		}
-		return fakeResult{}
+		return fakesql.Result{}
 	})
 	err := c.Restart(context.Background())
 	require.Error(t, err)
@@ -175,14 +176,14 @@ func TestConnStatus(t *testing.T) {
 	ctx := context.Background()
 	t.Run("mariadb reads gtid_slave_pos", func(t *testing.T) {
 		row := loadRow(t, "mariadb_connecting.txt")
-		c, s := newFakeConn(t, "10.11.19-MariaDB-0+deb12u1-log", func(q string, _ []driver.NamedValue) fakeResult {
+		c, s := newFakeConn(t, "10.11.19-MariaDB-0+deb12u1-log", func(q string, _ []driver.NamedValue) fakesql.Result {
 			switch q {
 			case "SHOW REPLICA STATUS":
 				return rowResult(row)
 			case "SELECT @@GLOBAL.gtid_slave_pos":
-				return one("@@GLOBAL.gtid_slave_pos", "0-1-6")
+				return fakesql.One("@@GLOBAL.gtid_slave_pos", "0-1-6")
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		before := time.Now()
 		st, err := c.Status(ctx)
@@ -191,40 +192,40 @@ func TestConnStatus(t *testing.T) {
 		assert.Equal(t, "0-1-7", st.RetrievedGTID)
 		assert.Equal(t, "0-1-6", st.ExecutedGTID)
 		assert.False(t, st.ObservedAt.Before(before))
-		assert.Equal(t, []string{"SELECT VERSION(), @@version_comment", "SHOW REPLICA STATUS", "SELECT @@GLOBAL.gtid_slave_pos"}, s.statements())
+		assert.Equal(t, []string{"SELECT VERSION(), @@version_comment", "SHOW REPLICA STATUS", "SELECT @@GLOBAL.gtid_slave_pos"}, s.Statements())
 	})
 	t.Run("old mariadb uses SHOW SLAVE STATUS", func(t *testing.T) {
 		row := loadRow(t, "mariadb_yes.txt")
-		c, _ := newFakeConn(t, "10.4.32-MariaDB", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "10.4.32-MariaDB", func(q string, _ []driver.NamedValue) fakesql.Result {
 			switch q {
 			case "SHOW SLAVE STATUS":
 				return rowResult(row)
 			case "SELECT @@GLOBAL.gtid_slave_pos":
-				return one("p", "0-1-7")
+				return fakesql.One("p", "0-1-7")
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		st, err := c.Status(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, IOYes, st.IO)
 	})
 	t.Run("not configured", func(t *testing.T) {
-		c, s := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult { return rowResult() })
+		c, s := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result { return rowResult() })
 		st, err := c.Status(ctx)
 		require.NoError(t, err)
 		assert.False(t, st.Configured)
 		assert.Equal(t, IONone, st.IO)
 		assert.False(t, st.ObservedAt.IsZero())
-		assert.Len(t, s.statements(), 2)
+		assert.Len(t, s.Statements(), 2)
 	})
 	t.Run("mysql channels pick the default", func(t *testing.T) {
 		def := loadRow(t, "mysql8_connecting.txt")
 		other := cloneRow(loadRow(t, "mysql8_yes.txt"), map[string]*string{"Channel_Name": ptr("analytics")})
-		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
 			if q == "SHOW REPLICA STATUS" {
 				return rowResult(other, def)
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		st, err := c.Status(ctx)
 		require.NoError(t, err)
@@ -232,19 +233,19 @@ func TestConnStatus(t *testing.T) {
 	})
 	t.Run("legacy", func(t *testing.T) {
 		row := loadRow(t, "mysql57_connecting.txt")
-		c, _ := newFakeConn(t, "5.7.44-log", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "5.7.44-log", func(q string, _ []driver.NamedValue) fakesql.Result {
 			if q == "SHOW SLAVE STATUS" {
 				return rowResult(row)
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		st, err := c.Status(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 2003, st.LastIOErrno)
 	})
 	t.Run("query fails", func(t *testing.T) {
-		c, _ := newFakeConn(t, "8.0.36", func(string, []driver.NamedValue) fakeResult {
-			return fakeResult{err: errors.New("connection refused")}
+		c, _ := newFakeConn(t, "8.0.36", func(string, []driver.NamedValue) fakesql.Result {
+			return fakesql.Result{Err: errors.New("connection refused")}
 		})
 		_, err := c.Status(ctx)
 		require.Error(t, err)
@@ -252,7 +253,7 @@ func TestConnStatus(t *testing.T) {
 	})
 	t.Run("row does not parse", func(t *testing.T) {
 		row := cloneRow(loadRow(t, "mysql8_yes.txt"), map[string]*string{"Replica_IO_Running": ptr("Sleeping")})
-		c, _ := newFakeConn(t, "8.0.36", func(string, []driver.NamedValue) fakeResult { return rowResult(row) })
+		c, _ := newFakeConn(t, "8.0.36", func(string, []driver.NamedValue) fakesql.Result { return rowResult(row) })
 		_, err := c.Status(ctx)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `"Sleeping"`)

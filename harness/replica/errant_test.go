@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -127,13 +128,13 @@ func TestSubtractAndGap(t *testing.T) {
 // with nothing of its own; vars_mysql80_replica.txt holds 5a9c…:1-5, which
 // that primary lacks.
 func TestErrantGTIDsMySQL8(t *testing.T) {
-	vars := func(name string) func(q string, _ []driver.NamedValue) fakeResult {
+	vars := func(name string) func(q string, _ []driver.NamedValue) fakesql.Result {
 		v := loadVars(t, name)
-		return func(q string, _ []driver.NamedValue) fakeResult {
+		return func(q string, _ []driver.NamedValue) fakesql.Result {
 			if q == "SELECT @@GLOBAL.gtid_executed" {
-				return one("@@GLOBAL.gtid_executed", v["gtid_executed"])
+				return fakesql.One("@@GLOBAL.gtid_executed", v["gtid_executed"])
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		}
 	}
 	primary, _ := newFakeConn(t, "8.0.36", vars("vars_mysql80_primary_days.txt"))
@@ -157,14 +158,14 @@ func TestErrantGTIDsMySQL8(t *testing.T) {
 }
 
 func TestErrantGTIDsMariaDBNeedsBinlog(t *testing.T) {
-	c, s := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakeResult {
+	c, s := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakesql.Result {
 		if q == "SELECT @@GLOBAL.log_bin" {
-			return one("@@GLOBAL.log_bin", "0")
+			return fakesql.One("@@GLOBAL.log_bin", "0")
 		}
-		return one("x", "0-1-10")
+		return fakesql.One("x", "0-1-10")
 	})
 	_, err := ErrantGTIDs(context.Background(), c, c)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "log_bin=OFF")
-	assert.NotContains(t, strings.Join(s.statements(), ";"), "gtid_binlog_state")
+	assert.NotContains(t, strings.Join(s.Statements(), ";"), "gtid_binlog_state")
 }

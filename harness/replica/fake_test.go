@@ -2,150 +2,46 @@ package replica
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
-	"errors"
-	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/require"
 )
 
-// fakeServer is a database/sql driver that answers statements with a
-// handler and records them, for testing Conn without a server.
-type fakeServer struct {
-	version, comment string
-	handle           func(q string, args []driver.NamedValue) fakeResult
-
-	mu  sync.Mutex
-	log []string
-}
-
-type fakeResult struct {
-	cols []string
-	rows [][]any // string or nil (NULL)
-	err  error
-}
-
-func (s *fakeServer) Connect(context.Context) (driver.Conn, error) { return &fakeConn{s}, nil }
-func (s *fakeServer) Driver() driver.Driver                        { return fakeDriver{} }
-
-func (s *fakeServer) statements() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.log...)
-}
-
-func (s *fakeServer) run(q string, args []driver.NamedValue) fakeResult {
-	s.mu.Lock()
-	s.log = append(s.log, q)
-	s.mu.Unlock()
-	if q == "SELECT VERSION(), @@version_comment" {
-		return fakeResult{cols: []string{"VERSION()", "@@version_comment"}, rows: [][]any{{s.version, s.comment}}}
-	}
-	var r fakeResult
-	if s.handle != nil {
-		r = s.handle(q, args)
-	}
-	if q == "SELECT @@SESSION.sql_mode" && r.cols == nil && r.err == nil {
-		return one("@@SESSION.sql_mode", "STRICT_TRANS_TABLES")
-	}
-	return r
-}
-
-type fakeDriver struct{}
-
-func (fakeDriver) Open(string) (driver.Conn, error) { return nil, errors.New("use the connector") }
-
-type fakeConn struct{ s *fakeServer }
-
-func (c *fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fake: no prepare") }
-func (c *fakeConn) Close() error                        { return nil }
-func (c *fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("fake: no tx") }
-
-func (c *fakeConn) QueryContext(_ context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	r := c.s.run(q, args)
-	if r.err != nil {
-		return nil, r.err
-	}
-	return &fakeRows{cols: r.cols, rows: r.rows}, nil
-}
-
-func (c *fakeConn) ExecContext(_ context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	r := c.s.run(q, args)
-	if r.err != nil {
-		return nil, r.err
-	}
-	return driver.RowsAffected(0), nil
-}
-
-type fakeRows struct {
-	cols []string
-	rows [][]any
-	i    int
-}
-
-func (r *fakeRows) Columns() []string { return r.cols }
-func (r *fakeRows) Close() error      { return nil }
-func (r *fakeRows) Next(dest []driver.Value) error {
-	if r.i >= len(r.rows) {
-		return io.EOF
-	}
-	for j, v := range r.rows[r.i] {
-		if v == nil {
-			dest[j] = nil
-		} else {
-			dest[j] = []byte(v.(string))
-		}
-	}
-	r.i++
-	return nil
-}
-
-// newFakeConn returns a Conn on a fake server reporting the given VERSION().
-func newFakeConn(t testing.TB, version string, handle func(q string, args []driver.NamedValue) fakeResult) (*Conn, *fakeServer) {
+// newFakeConn returns a Conn on a fake server reporting the given VERSION()
+// and answering other statements with handle (which may be nil). It is not
+// strict: a statement handle has no answer for gets an empty answer, and
+// SELECT @@SESSION.sql_mode gets STRICT_TRANS_TABLES.
+func newFakeConn(t testing.TB, version string, handle func(q string, args []driver.NamedValue) fakesql.Result) (*Conn, *fakesql.Server) {
 	t.Helper()
-	s := &fakeServer{version: version, handle: handle}
+	s := &fakesql.Server{Version: version, Comment: "MySQL Community Server - GPL", Handle: func(q string, args []driver.NamedValue) fakesql.Result {
+		var r fakesql.Result
+		if handle != nil {
+			r = handle(q, args)
+		}
+		if q == "SELECT @@SESSION.sql_mode" && r.IsZero() {
+			return fakesql.One("@@SESSION.sql_mode", "STRICT_TRANS_TABLES")
+		}
+		return r
+	}}
 	if strings.Contains(version, "MariaDB") {
-		s.comment = "Debian 12"
-	} else {
-		s.comment = "MySQL Community Server - GPL"
+		s.Comment = "Debian 12"
 	}
-	db := sql.OpenDB(s)
-	t.Cleanup(func() { db.Close() })
-	c, err := FromDB(context.Background(), db)
+	c, err := FromDB(context.Background(), s.Open(t))
 	require.NoError(t, err)
 	return c, s
 }
 
-// one returns a single-row, single-column result.
-func one(col string, v any) fakeResult {
-	return fakeResult{cols: []string{col}, rows: [][]any{{v}}}
-}
-
-// rowResult turns a parsed testdata row into a result set.
-func rowResult(rows ...map[string]*string) fakeResult {
-	var r fakeResult
+// rowResult turns parsed testdata rows into a result set; no rows is SHOW
+// REPLICA STATUS on a server that is not a replica.
+func rowResult(rows ...map[string]*string) fakesql.Result {
 	if len(rows) == 0 {
-		r.cols = []string{"Slave_IO_State"}
-		return r
+		return fakesql.Result{Cols: []string{"Slave_IO_State"}}
 	}
-	for name := range rows[0] {
-		r.cols = append(r.cols, name)
-	}
-	for _, row := range rows {
-		vals := make([]any, len(r.cols))
-		for i, name := range r.cols {
-			if v := row[name]; v != nil {
-				vals[i] = *v
-			}
-		}
-		r.rows = append(r.rows, vals)
-	}
-	return r
+	return fakesql.Rows(rows...)
 }
 
 func loadRow(t *testing.T, name string) map[string]*string {

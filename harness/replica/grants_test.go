@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -234,21 +235,21 @@ func TestConnGrants(t *testing.T) {
 	ctx := context.Background()
 	t.Run("mariadb", func(t *testing.T) {
 		account, lines := loadGrants(t, "grants_mariadb_drdrill.txt")
-		c, s := newFakeConn(t, "10.11.19-MariaDB-0+deb12u1-log", func(q string, _ []driver.NamedValue) fakeResult {
+		c, s := newFakeConn(t, "10.11.19-MariaDB-0+deb12u1-log", func(q string, _ []driver.NamedValue) fakesql.Result {
 			if q == "SHOW GRANTS FOR CURRENT_USER()" {
-				r := fakeResult{cols: []string{"Grants for " + account}}
+				r := fakesql.Result{Cols: []string{"Grants for " + account}}
 				for _, l := range lines {
-					r.rows = append(r.rows, []any{l})
+					r.Rows = append(r.Rows, []any{l})
 				}
 				return r
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		g, err := c.Grants(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, "drdrill@%", g.Account)
 		assert.True(t, g.Has(PrivReplicaMonitor, "", ""))
-		assert.Len(t, s.statements(), 2, "MariaDB has no partial_revokes to read")
+		assert.Len(t, s.Statements(), 2, "MariaDB has no partial_revokes to read")
 	})
 	t.Run("mysql with partial_revokes", func(t *testing.T) {
 		_, lines := loadGrants(t, "grants_mysql80_partial_revoke.txt")
@@ -256,21 +257,21 @@ func TestConnGrants(t *testing.T) {
 			val     any
 			literal bool
 		}{{"1", true}, {"0", false}, {nil, false}} {
-			c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
+			c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
 				switch q {
 				case "SHOW GRANTS FOR CURRENT_USER()":
-					r := fakeResult{cols: []string{"Grants for u1@%"}}
+					r := fakesql.Result{Cols: []string{"Grants for u1@%"}}
 					for _, l := range lines {
-						r.rows = append(r.rows, []any{l})
+						r.Rows = append(r.Rows, []any{l})
 					}
 					return r
 				case "SELECT @@GLOBAL.partial_revokes":
 					if pr.val == nil {
-						return fakeResult{err: &mysql.MySQLError{Number: 1193, Message: "Unknown system variable 'partial_revokes'"}}
+						return fakesql.Result{Err: &mysql.MySQLError{Number: 1193, Message: "Unknown system variable 'partial_revokes'"}}
 					}
-					return one("v", pr.val)
+					return fakesql.One("v", pr.val)
 				}
-				return fakeResult{err: errors.New("unexpected " + q)}
+				return fakesql.Result{Err: errors.New("unexpected " + q)}
 			})
 			g, err := c.Grants(ctx)
 			require.NoError(t, err)
@@ -278,8 +279,8 @@ func TestConnGrants(t *testing.T) {
 		}
 	})
 	t.Run("denied", func(t *testing.T) {
-		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
-			return fakeResult{err: &mysql.MySQLError{Number: 1142, Message: "SELECT command denied"}}
+		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
+			return fakesql.Result{Err: &mysql.MySQLError{Number: 1142, Message: "SELECT command denied"}}
 		})
 		_, err := c.Grants(ctx)
 		require.Error(t, err)

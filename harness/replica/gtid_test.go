@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -92,14 +93,14 @@ func TestCoversMalformed(t *testing.T) {
 }
 
 func TestPositions(t *testing.T) {
-	maria, ms := newFakeConn(t, "10.11.19-MariaDB-0+deb12u1-log", func(q string, _ []driver.NamedValue) fakeResult {
+	maria, ms := newFakeConn(t, "10.11.19-MariaDB-0+deb12u1-log", func(q string, _ []driver.NamedValue) fakesql.Result {
 		switch q {
 		case "SELECT @@GLOBAL.gtid_binlog_pos":
-			return one("p", "0-1-9")
+			return fakesql.One("p", "0-1-9")
 		case "SELECT @@GLOBAL.gtid_slave_pos":
-			return one("p", "0-1-7")
+			return fakesql.One("p", "0-1-7")
 		}
-		return fakeResult{err: errors.New("unexpected " + q)}
+		return fakesql.Result{Err: errors.New("unexpected " + q)}
 	})
 	ctx := context.Background()
 	p, err := maria.PrimaryPosition(ctx)
@@ -108,13 +109,13 @@ func TestPositions(t *testing.T) {
 	a, err := maria.AppliedPosition(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "0-1-7", a)
-	assert.Len(t, ms.statements(), 3)
+	assert.Len(t, ms.Statements(), 3)
 
-	my, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
+	my, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
 		if q == "SELECT @@GLOBAL.gtid_executed" {
-			return one("p", uA+":1-5,\n"+uB+":1-3")
+			return fakesql.One("p", uA+":1-5,\n"+uB+":1-3")
 		}
-		return fakeResult{err: errors.New("unexpected " + q)}
+		return fakesql.Result{Err: errors.New("unexpected " + q)}
 	})
 	p, err = my.PrimaryPosition(ctx)
 	require.NoError(t, err)
@@ -126,21 +127,21 @@ func TestPositions(t *testing.T) {
 
 // gtidWaiter fakes MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET: it
 // reports "reached" once reachAfter calls have been made (never when < 0).
-func gtidWaiter(reachAfter int, timeoutCode string, applied string) func(string, []driver.NamedValue) fakeResult {
+func gtidWaiter(reachAfter int, timeoutCode string, applied string) func(string, []driver.NamedValue) fakesql.Result {
 	calls := 0
-	return func(q string, args []driver.NamedValue) fakeResult {
+	return func(q string, args []driver.NamedValue) fakesql.Result {
 		switch q {
 		case "SELECT MASTER_GTID_WAIT(?, ?)", "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)":
 			calls++
 			if reachAfter >= 0 && calls >= reachAfter {
-				return one("r", "0")
+				return fakesql.One("r", "0")
 			}
 			time.Sleep(2 * time.Millisecond)
-			return one("r", timeoutCode)
+			return fakesql.One("r", timeoutCode)
 		case "SELECT @@GLOBAL.gtid_slave_pos", "SELECT @@GLOBAL.gtid_executed":
-			return one("p", applied)
+			return fakesql.One("p", applied)
 		}
-		return fakeResult{err: errors.New("unexpected " + q)}
+		return fakesql.Result{Err: errors.New("unexpected " + q)}
 	}
 }
 
@@ -150,7 +151,7 @@ func TestWaitApplied(t *testing.T) {
 		c, s := newFakeConn(t, "10.11.19-MariaDB", gtidWaiter(3, "-1", "0-1-9"))
 		c.readTimeout = 20 * time.Millisecond // 10ms slices
 		require.NoError(t, c.WaitApplied(ctx, "0-1-9", 5*time.Second))
-		assert.Contains(t, s.statements(), "SELECT MASTER_GTID_WAIT(?, ?)")
+		assert.Contains(t, s.Statements(), "SELECT MASTER_GTID_WAIT(?, ?)")
 	})
 	t.Run("maria timeout", func(t *testing.T) {
 		c, _ := newFakeConn(t, "10.11.19-MariaDB", gtidWaiter(-1, "-1", "0-1-7"))
@@ -169,18 +170,18 @@ func TestWaitApplied(t *testing.T) {
 		var we *WaitError
 		require.ErrorAs(t, err, &we)
 		assert.Contains(t, err.Error(), "applied: nothing")
-		assert.Contains(t, s.statements(), "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)")
+		assert.Contains(t, s.Statements(), "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)")
 	})
 	t.Run("mysql reached", func(t *testing.T) {
 		c, _ := newFakeConn(t, "8.0.36", gtidWaiter(1, "1", ""))
 		require.NoError(t, c.WaitApplied(ctx, uA+":1-9", time.Second))
 	})
 	t.Run("ctx ends first", func(t *testing.T) {
-		c, _ := newFakeConn(t, "10.11.19-MariaDB", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "10.11.19-MariaDB", func(q string, _ []driver.NamedValue) fakesql.Result {
 			if q == "SELECT @@GLOBAL.gtid_slave_pos" {
-				return one("p", "0-1-1")
+				return fakesql.One("p", "0-1-1")
 			}
-			return fakeResult{err: context.DeadlineExceeded}
+			return fakesql.Result{Err: context.DeadlineExceeded}
 		})
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
@@ -191,7 +192,7 @@ func TestWaitApplied(t *testing.T) {
 		assert.Equal(t, "0-1-1", we.Applied)
 	})
 	t.Run("NULL result", func(t *testing.T) {
-		c, _ := newFakeConn(t, "10.11.19-MariaDB", func(string, []driver.NamedValue) fakeResult { return one("r", nil) })
+		c, _ := newFakeConn(t, "10.11.19-MariaDB", func(string, []driver.NamedValue) fakesql.Result { return fakesql.One("r", nil) })
 		err := c.WaitApplied(ctx, "0-1-9", time.Second)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "NULL")
@@ -202,7 +203,7 @@ func TestWaitApplied(t *testing.T) {
 		require.Error(t, err)
 		var pe *PositionError
 		assert.ErrorAs(t, err, &pe)
-		assert.Len(t, s.statements(), 1, "nothing but flavor detection was sent")
+		assert.Len(t, s.Statements(), 1, "nothing but flavor detection was sent")
 	})
 	t.Run("bad timeout", func(t *testing.T) {
 		c, _ := newFakeConn(t, "10.11.19-MariaDB", nil)

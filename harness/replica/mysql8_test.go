@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,14 +31,14 @@ func TestWaitAppliedArguments(t *testing.T) {
 		t.Run(tc.version, func(t *testing.T) {
 			var mu sync.Mutex
 			var args []driver.NamedValue
-			c, _ := newFakeConn(t, tc.version, func(q string, a []driver.NamedValue) fakeResult {
+			c, _ := newFakeConn(t, tc.version, func(q string, a []driver.NamedValue) fakesql.Result {
 				if q == tc.fn {
 					mu.Lock()
 					args = a
 					mu.Unlock()
-					return one("r", "0")
+					return fakesql.One("r", "0")
 				}
-				return fakeResult{err: errors.New("unexpected " + q)}
+				return fakesql.Result{Err: errors.New("unexpected " + q)}
 			})
 			c.readTimeout = tc.readTimeout
 			require.NoError(t, c.WaitApplied(context.Background(), set, time.Minute))
@@ -47,7 +48,7 @@ func TestWaitAppliedArguments(t *testing.T) {
 		})
 	}
 	t.Run("an unexpected return code is an error", func(t *testing.T) {
-		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult { return one("r", "2") })
+		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result { return fakesql.One("r", "2") })
 		err := c.WaitApplied(context.Background(), uA+":1", time.Second)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "WAIT_FOR_EXECUTED_GTID_SET returned 2")
@@ -56,7 +57,7 @@ func TestWaitAppliedArguments(t *testing.T) {
 		c, s := newFakeConn(t, "8.0.36", nil)
 		var pe *PositionError
 		require.ErrorAs(t, c.WaitApplied(context.Background(), "0-1-7", time.Second), &pe)
-		assert.Len(t, s.statements(), 1)
+		assert.Len(t, s.Statements(), 1)
 	})
 }
 
@@ -86,7 +87,7 @@ func TestTimingStatements(t *testing.T) {
 			got, err := c.TimingStatements(tm, true)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
-			assert.Len(t, s.statements(), 1, "building statements sends nothing")
+			assert.Len(t, s.Statements(), 1, "building statements sends nothing")
 		})
 	}
 	c, _ := newFakeConn(t, "8.0.36", nil)

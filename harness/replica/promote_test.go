@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ type fakeRO struct {
 	changeErr       error // returned by CHANGE … TO
 }
 
-func (f *fakeRO) handle(q string, _ []driver.NamedValue) fakeResult {
+func (f *fakeRO) handle(q string, _ []driver.NamedValue) fakesql.Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	set := func(p *bool, v bool) {
@@ -48,9 +49,9 @@ func (f *fakeRO) handle(q string, _ []driver.NamedValue) fakeResult {
 	case q == "SET GLOBAL super_read_only = OFF":
 		set(&f.super, false)
 	case q == "SELECT @@GLOBAL.read_only":
-		return one("@@GLOBAL.read_only", boolStr(f.readOnly))
+		return fakesql.One("@@GLOBAL.read_only", boolStr(f.readOnly))
 	case q == "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only":
-		return fakeResult{cols: []string{"ro", "sro"}, rows: [][]any{{boolStr(f.readOnly), boolStr(f.super)}}}
+		return fakesql.Result{Cols: []string{"ro", "sro"}, Rows: [][]any{{boolStr(f.readOnly), boolStr(f.super)}}}
 	case q == f.statusStmt:
 		if !f.replica {
 			return rowResult()
@@ -60,16 +61,16 @@ func (f *fakeRO) handle(q string, _ []driver.NamedValue) fakeResult {
 		f.replica = false
 	case strings.HasPrefix(q, "CHANGE "):
 		if f.changeErr != nil {
-			return fakeResult{err: f.changeErr}
+			return fakesql.Result{Err: f.changeErr}
 		}
 		f.replica = true
 	case q == "SELECT @@GLOBAL.gtid_slave_pos":
-		return one("p", "0-1-7")
+		return fakesql.One("p", "0-1-7")
 	case strings.HasPrefix(q, "STOP "), strings.HasPrefix(q, "START "), strings.HasPrefix(q, "SET GLOBAL "):
 	default:
-		return fakeResult{err: errors.New("fake: unexpected " + q)}
+		return fakesql.Result{Err: errors.New("fake: unexpected " + q)}
 	}
-	return fakeResult{}
+	return fakesql.Result{}
 }
 
 func boolStr(b bool) string {
@@ -118,7 +119,7 @@ func TestSetReadOnly(t *testing.T) {
 			want := append([]string{"SET SESSION lock_wait_timeout = 3"}, tc.on...)
 			want = append(want, tc.readBack, tc.readBack)
 			want = append(append(want, tc.off...), tc.readBack, tc.readBack) // no deadline: no lock_wait_timeout
-			assert.Equal(t, want, withoutSetup(s.statements()))
+			assert.Equal(t, want, withoutSetup(s.Statements()))
 
 			// A setting that did not take is an error, not success.
 			f.ignore = true
@@ -129,10 +130,10 @@ func TestSetReadOnly(t *testing.T) {
 	}
 	t.Run("MySQL read_only without super_read_only is not read-only enough", func(t *testing.T) {
 		f := &fakeRO{}
-		c, _ := newFakeConn(t, "8.0.36", func(q string, a []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "8.0.36", func(q string, a []driver.NamedValue) fakesql.Result {
 			if q == "SET GLOBAL super_read_only = ON" {
 				f.readOnly = true // as if only read_only took
-				return fakeResult{}
+				return fakesql.Result{}
 			}
 			return f.handle(q, a)
 		})
@@ -141,8 +142,8 @@ func TestSetReadOnly(t *testing.T) {
 		assert.Contains(t, err.Error(), "read_only=ON super_read_only=OFF")
 	})
 	t.Run("a bad value is an error", func(t *testing.T) {
-		c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakeResult {
-			return one("x", "maybe")
+		c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakesql.Result {
+			return fakesql.One("x", "maybe")
 		})
 		_, err := c.ReadOnly(context.Background())
 		assert.ErrorContains(t, err, `"maybe" is not ON or OFF`)
@@ -153,8 +154,8 @@ func TestSetReadOnly(t *testing.T) {
 
 func TestServerID(t *testing.T) {
 	v := loadVars(t, "vars_mysql80_candidate.txt")
-	c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
-		return one("id", v["server_id"])
+	c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
+		return fakesql.One("id", v["server_id"])
 	})
 	id, err := c.ServerID(context.Background())
 	require.NoError(t, err)
@@ -186,7 +187,7 @@ func TestPromoteStatements(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			require.NoError(t, Promote(ctx, c))
-			assert.Equal(t, tc.want, withoutSetup(s.statements()))
+			assert.Equal(t, tc.want, withoutSetup(s.Statements()))
 			assert.False(t, f.readOnly || f.super)
 		})
 	}
@@ -207,7 +208,7 @@ func TestPromoteRefusesUnappliedRelayLog(t *testing.T) {
 	for _, want := range []string{"refused", uB + ":1-20", "3 transactions", uB + ":18-20"} {
 		assert.Contains(t, err.Error(), want)
 	}
-	assert.Equal(t, []string{"STOP REPLICA", "SHOW REPLICA STATUS", "START REPLICA"}, withoutSetup(s.statements()))
+	assert.Equal(t, []string{"STOP REPLICA", "SHOW REPLICA STATUS", "START REPLICA"}, withoutSetup(s.Statements()))
 	assert.True(t, f.readOnly && f.super && f.replica, "nothing else changed")
 }
 
@@ -225,7 +226,7 @@ func TestDemoteMySQL8(t *testing.T) {
 		"CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.20.12.45', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='" + pw +
 			"', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1, SOURCE_HEARTBEAT_PERIOD=1.000",
 		"START REPLICA",
-	}, withoutSetup(s.statements()), "no gtid_slave_pos on MySQL: gtid_executed holds its own writes")
+	}, withoutSetup(s.Statements()), "no gtid_slave_pos on MySQL: gtid_executed holds its own writes")
 	assert.True(t, f.readOnly && f.super && f.replica)
 
 	t.Run("a server error does not show the password", func(t *testing.T) {
@@ -250,7 +251,7 @@ func TestDemoteMySQL8(t *testing.T) {
 			c, s := newFakeConn(t, "8.0.36", f.handle)
 			require.Error(t, Demote(context.Background(), c, bad.src, bad.tm))
 			require.Error(t, Repoint(context.Background(), c, bad.src, bad.tm))
-			assert.Empty(t, withoutSetup(s.statements()))
+			assert.Empty(t, withoutSetup(s.Statements()))
 		}
 	})
 }
@@ -262,13 +263,13 @@ func TestRepoint(t *testing.T) {
 	f.statusStmt = c.statusStmt()
 	err := Repoint(context.Background(), c, src, Timings{})
 	assert.ErrorContains(t, err, "not a replica")
-	assert.Equal(t, []string{"SHOW REPLICA STATUS"}, withoutSetup(s.statements()))
+	assert.Equal(t, []string{"SHOW REPLICA STATUS"}, withoutSetup(s.Statements()))
 
 	f2 := &fakeRO{replica: true, row: loadRow(t, "mysql8_yes.txt")}
 	c2, s2 := newFakeConn(t, "8.0.36", f2.handle)
 	f2.statusStmt = c2.statusStmt()
 	require.NoError(t, Repoint(context.Background(), c2, src, Timings{}))
-	got := withoutSetup(s2.statements())
+	got := withoutSetup(s2.Statements())
 	require.Len(t, got, 4)
 	assert.Equal(t, "STOP REPLICA", got[1])
 	assert.True(t, strings.HasPrefix(got[2], "CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.20.12.45', SOURCE_PORT=3306,"), got[2])
@@ -279,20 +280,20 @@ func TestRepoint(t *testing.T) {
 // WaitCaughtUp on MySQL 8 names the GTIDs the candidate lacks (positions
 // from the captured-format testdata).
 func TestWaitCaughtUpMySQL8(t *testing.T) {
-	vars := func(name string, waitResult string) func(q string, _ []driver.NamedValue) fakeResult {
+	vars := func(name string, waitResult string) func(q string, _ []driver.NamedValue) fakesql.Result {
 		v := loadVars(t, name)
-		return func(q string, _ []driver.NamedValue) fakeResult {
+		return func(q string, _ []driver.NamedValue) fakesql.Result {
 			switch q {
 			case "SELECT @@GLOBAL.gtid_executed":
-				return one("g", v["gtid_executed"])
+				return fakesql.One("g", v["gtid_executed"])
 			case "SELECT @@GLOBAL.server_id":
-				return one("id", v["server_id"])
+				return fakesql.One("id", v["server_id"])
 			case "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)":
-				return one("r", waitResult)
+				return fakesql.One("r", waitResult)
 			case "SHOW REPLICA STATUS":
 				return rowResult()
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		}
 	}
 	primary, _ := newFakeConn(t, "8.0.36", vars("vars_mysql80_primary_days.txt", ""))

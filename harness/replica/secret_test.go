@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -128,16 +129,16 @@ func TestRedact(t *testing.T) {
 func TestConfigureReplicaFailingChangeMasterHidesPassword(t *testing.T) {
 	for _, version := range []string{"10.11.19-MariaDB", "8.0.36", "5.7.44"} {
 		t.Run(version, func(t *testing.T) {
-			c, _ := newFakeConn(t, version, func(q string, _ []driver.NamedValue) fakeResult {
+			c, _ := newFakeConn(t, version, func(q string, _ []driver.NamedValue) fakesql.Result {
 				switch {
 				case q == "SELECT @@SESSION.sql_mode":
-					return one("m", "STRICT_TRANS_TABLES")
+					return fakesql.One("m", "STRICT_TRANS_TABLES")
 				case strings.HasPrefix(q, "CHANGE "):
 					i := strings.Index(q, "PASSWORD=")
-					return fakeResult{err: &mysql.MySQLError{Number: 1064, SQLState: [5]byte{'4', '2', '0', '0', '0'},
+					return fakesql.Result{Err: &mysql.MySQLError{Number: 1064, SQLState: [5]byte{'4', '2', '0', '0', '0'},
 						Message: "You have an error in your SQL syntax; check the manual near '" + q[i:] + "' at line 1"}}
 				}
-				return fakeResult{}
+				return fakesql.Result{}
 			})
 			err := c.ConfigureReplica(context.Background(),
 				Source{Host: "127.0.0.1", Port: 1, User: "repl", Password: secretPW}, Timings{})
@@ -197,14 +198,14 @@ func TestConfigureReplicaStatements(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.version, func(t *testing.T) {
-			c, s := newFakeConn(t, tt.version, func(q string, _ []driver.NamedValue) fakeResult {
+			c, s := newFakeConn(t, tt.version, func(q string, _ []driver.NamedValue) fakesql.Result {
 				if q == "SELECT @@SESSION.sql_mode" {
-					return one("m", tt.sqlMode)
+					return fakesql.One("m", tt.sqlMode)
 				}
-				return fakeResult{}
+				return fakesql.Result{}
 			})
 			require.NoError(t, c.ConfigureReplica(context.Background(), src, tl))
-			assert.Equal(t, tt.want, s.statements()[1:])
+			assert.Equal(t, tt.want, s.Statements()[1:])
 		})
 	}
 
@@ -213,7 +214,7 @@ func TestConfigureReplicaStatements(t *testing.T) {
 		require.NoError(t, c.ConfigureReplica(context.Background(), Source{Host: "h", Port: 3307, User: "u"}, Timings{}))
 		assert.Equal(t, []string{"SELECT @@SESSION.sql_mode", "STOP REPLICA",
 			"CHANGE MASTER TO MASTER_HOST='h', MASTER_PORT=3307, MASTER_USER='u', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos",
-			"START REPLICA"}, s.statements()[1:])
+			"START REPLICA"}, s.Statements()[1:])
 	})
 }
 
@@ -236,7 +237,7 @@ func TestConfigureReplicaRejects(t *testing.T) {
 			err := c.ConfigureReplica(context.Background(), tt.src, tt.t)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
-			for _, q := range s.statements() {
+			for _, q := range s.Statements() {
 				assert.False(t, strings.HasPrefix(q, "CHANGE") || strings.HasPrefix(q, "STOP"), "nothing was touched: %s", q)
 			}
 		})
@@ -263,15 +264,15 @@ func TestCreateReplicationUser(t *testing.T) {
 		t.Run(tt.version, func(t *testing.T) {
 			c, s := newFakeConn(t, tt.version, nil)
 			require.NoError(t, c.CreateReplicationUser(context.Background(), "repl", secretPW))
-			assert.Equal(t, tt.want, s.statements()[1:])
+			assert.Equal(t, tt.want, s.Statements()[1:])
 		})
 	}
 	t.Run("failure hides the password", func(t *testing.T) {
-		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
 			if strings.HasPrefix(q, "CREATE USER") {
-				return fakeResult{err: &mysql.MySQLError{Number: 1819, Message: "Your password '" + secretPW + "' does not satisfy the current policy requirements"}}
+				return fakesql.Result{Err: &mysql.MySQLError{Number: 1819, Message: "Your password '" + secretPW + "' does not satisfy the current policy requirements"}}
 			}
-			return fakeResult{}
+			return fakesql.Result{}
 		})
 		err := c.CreateReplicationUser(context.Background(), "repl", secretPW)
 		var se *SecretError

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,20 +69,20 @@ func TestConnTimings(t *testing.T) {
 	ctx := context.Background()
 	connecting := loadRow(t, "mariadb_connecting.txt")
 	t.Run("mariadb without master_retry_count", func(t *testing.T) {
-		c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "10.11.19-MariaDB-log", func(q string, _ []driver.NamedValue) fakesql.Result {
 			switch q {
 			case "SELECT @@GLOBAL.slave_net_timeout":
-				return one("v", "3")
+				return fakesql.One("v", "3")
 			case "SHOW REPLICA STATUS":
 				return rowResult(connecting)
 			case "SELECT @@GLOBAL.gtid_slave_pos":
-				return one("v", "0-1-7")
+				return fakesql.One("v", "0-1-7")
 			case "SHOW GLOBAL STATUS LIKE 'Slave_heartbeat_period'":
-				return fakeResult{cols: []string{"Variable_name", "Value"}, rows: [][]any{{"Slave_heartbeat_period", "1.000"}}}
+				return fakesql.Result{Cols: []string{"Variable_name", "Value"}, Rows: [][]any{{"Slave_heartbeat_period", "1.000"}}}
 			case "SELECT @@GLOBAL.master_retry_count":
-				return fakeResult{err: &mysql.MySQLError{Number: 1193, Message: "Unknown system variable 'master_retry_count'"}}
+				return fakesql.Result{Err: &mysql.MySQLError{Number: 1193, Message: "Unknown system variable 'master_retry_count'"}}
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		got, err := c.Timings(ctx)
 		require.NoError(t, err)
@@ -89,31 +90,31 @@ func TestConnTimings(t *testing.T) {
 	})
 	t.Run("mysql 8", func(t *testing.T) {
 		row := loadRow(t, "mysql8_yes.txt")
-		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
 			switch q {
 			case "SELECT @@GLOBAL.replica_net_timeout":
-				return one("v", "30")
+				return fakesql.One("v", "30")
 			case "SHOW REPLICA STATUS":
 				return rowResult(row)
 			}
 			if len(q) > 60 && q[:60] == "SELECT CONNECTION_RETRY_INTERVAL, CONNECTION_RETRY_COUNT, HE" {
-				return fakeResult{cols: []string{"a", "b", "c"}, rows: [][]any{{"2", "86400", "0.500"}}}
+				return fakesql.Result{Cols: []string{"a", "b", "c"}, Rows: [][]any{{"2", "86400", "0.500"}}}
 			}
-			return fakeResult{err: errors.New("unexpected " + q)}
+			return fakesql.Result{Err: errors.New("unexpected " + q)}
 		})
 		got, err := c.Timings(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, Timings{NetTimeout: 30 * time.Second, ConnectRetry: 2 * time.Second, Heartbeat: 500 * time.Millisecond, RetryCount: 86400}, got)
 	})
 	t.Run("bad net timeout", func(t *testing.T) {
-		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult { return one("v", "soon") })
+		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result { return fakesql.One("v", "soon") })
 		_, err := c.Timings(ctx)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `replica_net_timeout: "soon" is not a number of seconds`)
 	})
 	t.Run("server error", func(t *testing.T) {
-		c, _ := newFakeConn(t, "5.7.44", func(q string, _ []driver.NamedValue) fakeResult {
-			return fakeResult{err: errors.New("gone")}
+		c, _ := newFakeConn(t, "5.7.44", func(q string, _ []driver.NamedValue) fakesql.Result {
+			return fakesql.Result{Err: errors.New("gone")}
 		})
 		_, err := c.Timings(ctx)
 		require.Error(t, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drdrill/drdrill/harness/timeline"
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -259,7 +260,7 @@ func TestConnWaitsAndWatch(t *testing.T) {
 	newConn := func(t *testing.T, recoverAfter int) *Conn {
 		var mu sync.Mutex
 		calls := 0
-		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakeResult {
+		c, _ := newFakeConn(t, "8.0.36", func(q string, _ []driver.NamedValue) fakesql.Result {
 			mu.Lock()
 			defer mu.Unlock()
 			calls++

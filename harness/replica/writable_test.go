@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drdrill/drdrill/internal/fakesql"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -37,20 +38,20 @@ func (s *roServer) setFail(err error) {
 	s.mu.Unlock()
 }
 
-func (s *roServer) handle(q string, _ []driver.NamedValue) fakeResult {
+func (s *roServer) handle(q string, _ []driver.NamedValue) fakesql.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
 	if s.fail != nil {
-		return fakeResult{err: s.fail}
+		return fakesql.Result{Err: s.fail}
 	}
 	switch q {
 	case "SELECT @@GLOBAL.read_only":
-		return one("@@GLOBAL.read_only", boolStr(s.readOnly))
+		return fakesql.One("@@GLOBAL.read_only", boolStr(s.readOnly))
 	case "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only":
-		return fakeResult{cols: []string{"ro", "sro"}, rows: [][]any{{boolStr(s.readOnly), boolStr(s.super)}}}
+		return fakesql.Result{Cols: []string{"ro", "sro"}, Rows: [][]any{{boolStr(s.readOnly), boolStr(s.super)}}}
 	}
-	return fakeResult{err: errors.New("fake: unexpected " + q)}
+	return fakesql.Result{Err: errors.New("fake: unexpected " + q)}
 }
 
 func waitRecord(t *testing.T, w *WritableWatch, what string, cond func(WritableRecord) bool) WritableRecord {
