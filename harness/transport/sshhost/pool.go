@@ -255,15 +255,26 @@ func (e *endpoint) dial(ctx context.Context) (*client, error) {
 	var pc *proxyConn
 	switch {
 	case e.via != nil:
-		jc, _, err := e.via.get(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s: through jump host: %w", h.name(), err)
+		for attempt := 0; ; attempt++ {
+			jc, fresh, err := e.via.get(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: through jump host: %w", h.name(), err)
+			}
+			ch, err := jc.DialContext(ctx, "tcp", h.hostport())
+			var refused *ssh.OpenChannelError
+			if err != nil && attempt == 0 && !fresh && !errors.As(err, &refused) && ctx.Err() == nil {
+				// The jump host's connection broke before its watcher
+				// saw it (the channel open failed on the transport, not by
+				// the jump host's refusal): mark it lost, dial it again once.
+				jc.fail(err)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: through jump host %s: %w", h.name(), e.via.hop.name(), err)
+			}
+			conn = ch
+			break
 		}
-		ch, err := jc.DialContext(ctx, "tcp", h.hostport())
-		if err != nil {
-			return nil, fmt.Errorf("%s: through jump host %s: %w", h.name(), e.via.hop.name(), err)
-		}
-		conn = ch
 	case e.proxy != "":
 		var err error
 		if pc, err = startProxy(e.proxy); err != nil {
