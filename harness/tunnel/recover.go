@@ -170,7 +170,8 @@ func deleteWait(ctx context.Context, s, peer Side) (time.Duration, string) {
 	}
 	theirs, err := peer.GW.State(ctx, peer.Want.Connection)
 	if err != nil {
-		return 0, "the peer's SAs cannot be read (" + oneLine(err) + "): deleted without waiting for its answer"
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		return 0, "the peer's SAs cannot be read (" + first + "): deleted without waiting for its answer"
 	}
 	for _, a := range mine.IKESAs {
 		for _, b := range theirs.IKESAs {
@@ -180,12 +181,4 @@ func deleteWait(ctx context.Context, s, peer Side) (time.Duration, string) {
 		}
 	}
 	return 0, "the peer holds no such IKE SA: deleted without waiting for an answer that cannot come"
-}
-
-func oneLine(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
