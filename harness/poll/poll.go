@@ -16,7 +16,7 @@ type Probe func(ctx context.Context) (done bool, seen string, err error)
 // ended) before the condition held.
 type TimeoutError struct {
 	What  string        // what was waited for
-	Seen  string        // what the last probe saw
+	Seen  string        // what the last probe that finished in time saw
 	After time.Duration // how long it waited
 	Cause error         // context.DeadlineExceeded or context.Canceled
 }
@@ -51,7 +51,10 @@ func Until(ctx context.Context, what string, interval, timeout time.Duration, pr
 	var seen string
 	for {
 		done, s, err := probe(ctx)
-		if s != "" {
+		// A probe the deadline cut short saw only the deadline ("i/o
+		// timeout", "context deadline exceeded"): the error keeps what the
+		// probe before it saw, when there was one.
+		if s != "" && (ctx.Err() == nil || seen == "") {
 			seen = s
 		}
 		if err != nil {

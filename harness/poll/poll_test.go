@@ -35,6 +35,30 @@ func TestUntilGivesUpSayingWhatItSaw(t *testing.T) {
 	}
 }
 
+// A probe cut short by the deadline sees only the deadline; the error says
+// what the probe before it saw. When no probe finished in time, the cut
+// one's observation is all there is, and it is kept.
+func TestUntilKeepsWhatAProbeSawBeforeTheDeadline(t *testing.T) {
+	n := 0
+	err := Until(context.Background(), "connection loaded", time.Millisecond, 30*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		if n++; n == 1 {
+			return false, "connection not loaded", nil
+		}
+		<-ctx.Done()
+		return false, "dial unix: i/o timeout", nil
+	})
+	if err == nil || !strings.HasSuffix(err.Error(), "last saw: connection not loaded") {
+		t.Errorf("err = %v, want the observation made before the deadline", err)
+	}
+	err = Until(context.Background(), "connection loaded", time.Millisecond, 30*time.Millisecond, func(ctx context.Context) (bool, string, error) {
+		<-ctx.Done()
+		return false, "dial unix: i/o timeout", nil
+	})
+	if err == nil || !strings.HasSuffix(err.Error(), "last saw: dial unix: i/o timeout") {
+		t.Errorf("err = %v, want the only observation there was", err)
+	}
+}
+
 func TestUntilStopsOnProbeError(t *testing.T) {
 	boom := errors.New("boom")
 	err := Until(context.Background(), "x", time.Millisecond, time.Second, func(context.Context) (bool, string, error) { return false, "", boom })

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 )
 
@@ -74,10 +75,12 @@ type handler func(cmd string, req []byte) reply
 
 // fakeCharon serves one connection per Dial.
 type fakeCharon struct {
-	h handler
+	h     handler
+	dials atomic.Int32
 }
 
 func (f *fakeCharon) Dial(ctx context.Context) (net.Conn, error) {
+	f.dials.Add(1)
 	client, server := net.Pipe()
 	go f.serve(server)
 	return client, nil

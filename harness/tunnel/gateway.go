@@ -120,7 +120,27 @@ func (g *Gateway) dropSession(s *vici.Session) {
 	}
 }
 
+// redial reports whether a failed command should be sent again on a new
+// session: the connection broke (charon restarted) and the caller's context
+// still has time. A command the context cut short leaves its answer
+// unread on the session, so that session is dropped either way; dialling
+// again with the expired context would only replace the command's error
+// with the dial's "i/o timeout".
+func (g *Gateway) redial(ctx context.Context, s *vici.Session, err error, attempt int) bool {
+	if ctx.Err() != nil {
+		g.dropSession(s)
+		return false
+	}
+	if attempt == 0 && transportBroken(err) {
+		g.dropSession(s)
+		return true
+	}
+	return false
+}
+
 // transportBroken reports an error of the connection, not of the command.
+// A context's deadline counts too (context.DeadlineExceeded is a
+// net.Error), which is why redial looks at the context first.
 func transportBroken(err error) bool {
 	var ne net.Error
 	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
@@ -146,8 +166,7 @@ func (g *Gateway) call(ctx context.Context, cmd string, in *vici.Message) (*vici
 			return nil, err
 		}
 		out, err := s.Call(ctx, cmd, in)
-		if err != nil && attempt == 0 && transportBroken(err) {
-			g.dropSession(s)
+		if err != nil && out == nil && g.redial(ctx, s, err, attempt) {
 			continue
 		}
 		if err != nil {
@@ -182,8 +201,7 @@ func (g *Gateway) stream(ctx context.Context, cmd, event string, in *vici.Messag
 			return nil, nil, err
 		}
 		if err := s.Subscribe(event); err != nil {
-			if attempt == 0 && transportBroken(err) {
-				g.dropSession(s)
+			if g.redial(ctx, s, err, attempt) {
 				continue
 			}
 			return nil, nil, fmt.Errorf("%s subscribe %s: %w", g.name, event, err)
@@ -207,8 +225,7 @@ func (g *Gateway) stream(ctx context.Context, cmd, event string, in *vici.Messag
 				break drain
 			}
 		}
-		if callErr != nil && attempt == 0 && out == nil && transportBroken(callErr) {
-			g.dropSession(s)
+		if callErr != nil && out == nil && g.redial(ctx, s, callErr, attempt) {
 			continue
 		}
 		if callErr != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -211,5 +212,43 @@ func TestDownWithUnansweredDeleteIsExpected(t *testing.T) {
 	})
 	if _, err := g2.Down(context.Background(), "onprem-aws", time.Second); err == nil || errors.Is(err, ErrDeleteUnanswered) {
 		t.Fatalf("SA still listed: want a plain error, got %v", err)
+	}
+}
+
+// A command its context cut short is not sent again on a new session: the
+// caller gets its own deadline back, not a dial's "i/o timeout", and the
+// next command (with time left) dials afresh, since the cut one's answer
+// would arrive on the old session out of turn.
+func TestACommandCutByItsDeadlineIsNotRedialled(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var slow atomic.Bool
+	f := &fakeCharon{h: func(cmd string, _ []byte) reply {
+		if slow.Load() {
+			<-release
+		}
+		return reply{response: (&body{}).kv("daemon", "charon").kv("version", "5.9.8")}
+	}}
+	g, err := Open(context.Background(), "aws", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	slow.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = g.Version(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "dial") {
+		t.Fatalf("a command cut by its deadline: %v", err)
+	}
+	if n := f.dials.Load(); n != 1 {
+		t.Errorf("%d dials after a command cut by its deadline, want 1 (no redial)", n)
+	}
+	slow.Store(false)
+	if _, err := g.Version(context.Background()); err != nil {
+		t.Fatalf("the next command: %v", err)
+	}
+	if n := f.dials.Load(); n != 2 {
+		t.Errorf("%d dials after the next command, want 2 (the cut session is dropped)", n)
 	}
 }
