@@ -51,7 +51,7 @@ func SiteLoss(o SiteLossOptions) harness.Scenario {
 		Description: desc,
 		Timeout:     3 * time.Minute,
 		Typical:     typical,
-		Needs:       []target.Capability{target.CapExec, target.CapFreeze},
+		Needs:       []target.Capability{target.CapExec, target.CapFreeze, target.CapReplicationAccount},
 		Plan:        func(in harness.PlanInput) []harness.PlanStep { return planSiteLoss(in, o.withDefaults()) },
 		Run: func(ctx context.Context, t target.Target, env *harness.Env) error {
 			return runSiteLoss(ctx, Begin(t, env), o.withDefaults())

@@ -537,6 +537,10 @@ func (s *siteDrill) rebuild(ctx context.Context) error {
 			return err
 		}
 		defer drop(context.WithoutCancel(ctx))
+		toUser, toPW := "root", "" // the lab's: root over the socket
+		if l, ok := s.T.(target.DBLoginer); ok {
+			toUser, toPW = l.DBLogin(s.Primary.Name)
+		}
 		setAside := s.errant
 		if s.o.NoSetAside {
 			setAside = ""
@@ -546,7 +550,7 @@ func (s *siteDrill) rebuild(ctx context.Context) error {
 				return s.exec.Exec(ctx, target.Host{Site: s.Primary.Name, Kind: target.DBHost}, argv...)
 			},
 			Dump:     replica.Source{Host: s.newAddr, Port: 3306, User: dumpUser, Password: pw},
-			ToSocket: s.oldSocket, ToUser: "root", TempDir: tempDir(), Databases: []string{env.Workload.Table.Database},
+			ToSocket: s.oldSocket, ToUser: toUser, ToPassword: toPW, TempDir: tempDir(), Databases: []string{env.Workload.Table.Database},
 			Repl:    replica.Source{Host: s.newAddr, Port: 3306, User: s.replUser, Password: s.replPW},
 			Timings: env.Timings, SetAside: setAside})
 		if err != nil {

@@ -153,8 +153,8 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 		}
 		code, out, stderr := runCLI("run", sc.Name, "--target", tf, "--yes", "--report", t.TempDir())
 		if lacks := fileLacks(sc.Needs); len(lacks) > 0 {
-			// A target file has no cluster and cannot freeze a database:
-			// refused before anything changes, naming what it lacks.
+			// A target file has no cluster: refused before anything
+			// changes, naming what it lacks.
 			if code != exitCannotRun || !strings.Contains(stderr, "lacks") || !strings.Contains(stderr, string(lacks[0])) {
 				t.Errorf("%s through the target file: exit %d, want 2 naming %v\n%s", sc.Name, code, lacks, stderr)
 			}
@@ -286,12 +286,13 @@ func TestSSHDroppedMidDrill(t *testing.T) {
 	}
 }
 
-// fileLacks are the capabilities of needs that a target file does not
-// have (it has exec and restart-gateway where the file allows them).
+// fileLacks are the capabilities of needs that the lab's target file does
+// not have: all but a cluster (exec, restart-gateway, freeze and the
+// replication account it gives).
 func fileLacks(needs []target.Capability) []target.Capability {
 	var out []target.Capability
 	for _, c := range needs {
-		if c != target.CapExec && c != target.CapRestartGateway {
+		if c == target.CapCluster {
 			out = append(out, c)
 		}
 	}

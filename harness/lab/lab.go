@@ -288,6 +288,10 @@ type Secrets struct {
 
 const secretsFile = "secrets.json"
 
+// ReplPasswordFile holds the replication password alone (0600), for the
+// lab's target file (replication.password_file).
+const ReplPasswordFile = "repl.password"
+
 func newSecrets(dir string) (*Secrets, error) {
 	rnd := func() string {
 		b := make([]byte, 18)
@@ -296,6 +300,9 @@ func newSecrets(dir string) (*Secrets, error) {
 	}
 	s := &Secrets{PSK: rnd(), ReplUser: "drdrill_repl", ReplPassword: rnd(), AppUser: AppUser, AppPassword: rnd()}
 	b, _ := json.Marshal(s)
+	if err := os.WriteFile(filepath.Join(dir, ReplPasswordFile), []byte(s.ReplPassword+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	return s, os.WriteFile(filepath.Join(dir, secretsFile), b, 0o600)
 }
 

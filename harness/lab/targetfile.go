@@ -3,6 +3,8 @@ package lab
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"text/template"
 )
 
@@ -47,7 +49,8 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 		GW, DB                                            host
 	}
 	data := struct {
-		Commands                                                 bool
+		Commands, DBExec                                         bool
+		ReplUser, ReplPasswordFile                               string
 		ID, Dir, Drdrill, Via, RetransmitTimeout, RetransmitBase string
 		RetransmitTries                                          int
 		SSH                                                      *SSHAccess
@@ -56,7 +59,15 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 		RetransmitTries: retransmitTries, SSH: o.SSH,
 		// The gateway commands run drdrill on the gateway's host: in the
 		// netns lab that is this machine; a container has no drdrill.
-		Commands: info.Backend == "netns" && o.Drdrill != ""}
+		Commands: info.Backend == "netns" && o.Drdrill != "",
+		// A container's mariadbd is its PID 1, which ignores the SIGSTOP
+		// of a freeze: the docker lab's db hosts allow no commands.
+		DBExec: info.Backend == "netns"}
+	if sec, err := LoadSecrets(info.Dir); err == nil && sec.ReplUser != "" {
+		if _, err := os.Stat(filepath.Join(info.Dir, ReplPasswordFile)); err == nil {
+			data.ReplUser, data.ReplPasswordFile = sec.ReplUser, filepath.Join(info.Dir, ReplPasswordFile)
+		}
+	}
 	for _, s := range Sites {
 		is := info.Sites[s]
 		if is == nil {
@@ -103,6 +114,9 @@ safety:
   max_fault: 2m
 objectives: {rpo: 5s, rto: 60s}
 workload: {database: testdb, table: ping}
+{{- if .ReplUser}}
+replication: {user: {{.ReplUser}}, password_file: {{printf "%q" .ReplPasswordFile}}}
+{{- end}}
 {{- if .SSH}}
 ssh:
   known_hosts: {{.SSH.KnownHosts}}
@@ -135,5 +149,8 @@ sites:
 {{- end}}
       socket: {{.Socket}}
       user: root
+{{- if $.DBExec}}
+      exec: direct
+{{- end}}
 {{- end}}
 `))

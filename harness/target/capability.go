@@ -62,6 +62,13 @@ func Has(t Target, c Capability) bool {
 	case CapFreeze:
 		f, ok := t.(Freezer)
 		return ok && f.CanFreeze()
+	case CapReplicationAccount:
+		a, ok := t.(ReplicationAccounter)
+		if !ok {
+			return false
+		}
+		user, _ := a.ReplicationAccount()
+		return user != ""
 	}
 	return false
 }

@@ -18,3 +18,14 @@ type Objectiver interface {
 type ReplicationAccounter interface {
 	ReplicationAccount() (user, password string)
 }
+
+// CapReplicationAccount is ReplicationAccounter with an account to hand out.
+const CapReplicationAccount Capability = "replication-account"
+
+// DBLoginer is a target that says how a client run on a site's database
+// host logs in to that database: the site-loss drill loads the rebuild's
+// dump with it. Without it the client logs in as root over the socket with
+// no password (the lab). The password is one of the target's Secrets().
+type DBLoginer interface {
+	DBLogin(site string) (user, password string)
+}

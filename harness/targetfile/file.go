@@ -34,6 +34,9 @@ type File struct {
 	Name       string
 	Objectives Objectives
 	Workload   Workload
+	// Replication is the account the databases replicate with (nil: not
+	// given; drills that re-point replication cannot run).
+	Replication *Account
 	// SSH are the defaults for every ssh:// host (an endpoint's own ssh:
 	// overrides them field by field).
 	SSH SSH
@@ -116,16 +119,36 @@ type Commands struct {
 
 // DB is a site's MySQL or MariaDB server.
 type DB struct {
-	Via         string // "" (this machine) or ssh://[user@]host[:port]
-	Socket      string // a unix socket on that host, or
-	Address     string // host:port as that host reaches it
-	User        string
-	PasswordEnv string // the environment variable holding the password
-	TLS         *TLS   // address form only
-	SSH         SSH    // effective ssh settings when Via is ssh://
+	Via          string // "" (this machine) or ssh://[user@]host[:port]
+	Socket       string // a unix socket on that host, or
+	Address      string // host:port as that host reaches it
+	User         string
+	PasswordEnv  string // the environment variable holding the password, or
+	PasswordFile string // a file (0600) whose first line is the password
+	// Exec is what drdrill may run on the database's host (ExecNone,
+	// ExecDirect, ExecSudo): site-loss freezes the daemon there, reads its
+	// binary logs and rebuilds it.
+	Exec string
+	TLS  *TLS // address form only
+	SSH  SSH  // effective ssh settings when Via is ssh://
 
-	password *secret // read from PasswordEnv at Load
+	password *secret // read at Load
 }
+
+// Account is a MySQL account the file names (the replication account).
+type Account struct {
+	User         string
+	PasswordEnv  string
+	PasswordFile string
+
+	password *secret // read at Load
+}
+
+// String is the user; never the password.
+func (a *Account) String() string { return a.User }
+
+// GoString is String (so that %#v cannot print the password).
+func (a *Account) GoString() string { return a.String() }
 
 // TLS is a TCP database's TLS. Paths are absolute.
 type TLS struct {
@@ -168,10 +191,16 @@ func (f *File) Warnings() []string { return append([]string{}, f.warnings...) }
 // out): strings no output may carry.
 func (f *File) Secrets() []string {
 	var out []string
-	for _, s := range f.Sites {
-		if p := s.DB.password; p != nil && p.v != "" && !contains(out, p.v) {
+	add := func(p *secret) {
+		if p != nil && p.v != "" && !contains(out, p.v) {
 			out = append(out, p.v)
 		}
+	}
+	for _, s := range f.Sites {
+		add(s.DB.password)
+	}
+	if f.Replication != nil {
+		add(f.Replication.password)
 	}
 	return out
 }

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,5 +287,168 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 		tg.Close()
+	}
+}
+
+// netnsHosts resolves the lab target file's netns:// vias.
+func netnsHosts(_ context.Context, via, _ string) (transport.Host, error) {
+	kind, name, ok := targetfile.LocalVia(via)
+	if !ok || kind != "netns" {
+		return nil, fmt.Errorf("%q: want netns://", via)
+	}
+	return transport.NewNetns(name)
+}
+
+// openLabFile opens the lab's own target file (lab target --via local).
+func openLabFile(t *testing.T, ctx context.Context, info *lab.Info) target.Target {
+	t.Helper()
+	b, err := lab.TargetFile(info, lab.TargetFileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "lab.yaml")
+	os.WriteFile(p, b, 0o600)
+	f, err := targetfile.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := targetfile.Open(ctx, f, netnsHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
+// procState is the state letter of a pid (0 when gone).
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if i := strings.LastIndexByte(string(b), ')'); err == nil && i >= 0 && i+2 < len(b) {
+		return b[i+2]
+	}
+	return 0
+}
+
+// watchdogs are the live processes whose argv holds marker as an argument.
+func watchdogs(marker string) []string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []string
+	for _, d := range dirs {
+		b, err := os.ReadFile(d + "/cmdline")
+		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), marker) && procState(atoi(filepath.Base(d))) != 'Z' {
+			out = append(out, filepath.Base(d))
+		}
+	}
+	return out
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// The lab's target file freezes a database through exec on its host: the
+// daemon is stopped (SIGSTOP) behind a dead-man's switch on that host; Thaw
+// continues it, also from a target opened afterwards (another process, as
+// drdrill recover is), which finds the pid in the watchdog's arguments; a
+// watchdog that is left alone continues the daemon after the limit.
+func TestFreezeThroughTheLabFile(t *testing.T) {
+	info := upLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tg := openLabFile(t, ctx, info)
+	for _, c := range []target.Capability{target.CapFreeze, target.CapReplicationAccount, target.CapExec} {
+		if !target.Has(tg, c) {
+			t.Fatalf("the lab's target file lacks %s", c)
+		}
+	}
+	if user, pw := tg.(target.ReplicationAccounter).ReplicationAccount(); user != "drdrill_repl" || pw == "" || !slices.Contains(tg.Secrets(), pw) {
+		t.Fatalf("replication account %q (password given: %v, in Secrets: %v)", user, pw != "", slices.Contains(tg.Secrets(), pw))
+	}
+	var pid int
+	for _, p := range info.Resources.Processes {
+		if p.Name == "aws-db/mariadbd" {
+			pid = p.PID
+		}
+	}
+	if pid == 0 {
+		t.Fatal("the lab recorded no aws-db/mariadbd")
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	h := target.Host{Site: "aws", Kind: target.DBHost}
+	fz := tg.(target.Freezer)
+	marker := "drdrill-thaw-" + tg.Name() + "-aws-db"
+
+	if err := fz.Freeze(ctx, h, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if s := procState(pid); s != 'T' {
+		t.Fatalf("mariadbd state %q after Freeze, want T", s)
+	}
+	if w := watchdogs(marker); len(w) != 1 {
+		t.Fatalf("watchdogs %v after Freeze, want one", w)
+	}
+	// Another process (drdrill recover): nothing remembered, the database
+	// does not answer; opening the target thaws what the watchdog guards.
+	b, _ := lab.TargetFile(info, lab.TargetFileOptions{})
+	p := filepath.Join(t.TempDir(), "recover.yaml")
+	os.WriteFile(p, b, 0o600)
+	f, err := targetfile.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := targetfile.Open(ctx, f, netnsHosts, targetfile.Recovering())
+	if err != nil {
+		t.Fatalf("open to recover, the database frozen: %v", err)
+	}
+	defer rt.Close()
+	if s := procState(pid); s == 'T' {
+		t.Fatalf("mariadbd still stopped after Thaw from another target")
+	}
+	if w := watchdogs(marker); len(w) != 0 {
+		t.Fatalf("watchdogs %v left after Thaw", w)
+	}
+	if err := fz.Thaw(ctx, h); err != nil {
+		t.Fatalf("a second Thaw: %v", err)
+	}
+	// Another process again, thawing through the Freezer (the journal's
+	// undo): the watchdog tells the pid.
+	if err := fz.Freeze(ctx, h, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.(target.Freezer).Thaw(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if s := procState(pid); s == 'T' || len(watchdogs(marker)) != 0 {
+		t.Fatalf("after Thaw from another target: state %q, watchdogs %v", s, watchdogs(marker))
+	}
+	// Left alone, the dead-man's switch continues the daemon.
+	if err := fz.Freeze(ctx, h, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll.Until(ctx, "the watchdog to continue mariadbd", 20*time.Millisecond, 10*time.Second, func(context.Context) (bool, string, error) {
+		s := procState(pid)
+		return s != 'T', "state " + string(s), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Refusals: a gateway host; a db host whose exec is not set.
+	if err := fz.Freeze(ctx, target.Host{Site: "aws", Kind: target.GatewayHost}, 0); err == nil || !strings.Contains(err.Error(), "not a database host") {
+		t.Errorf("freeze of a gateway host: %v", err)
+	}
+	f, err = targetfile.Load(labFile(t, info, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noExec, err := targetfile.Open(ctx, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noExec.Close()
+	if target.Has(noExec, target.CapFreeze) || target.Has(noExec, target.CapReplicationAccount) {
+		t.Errorf("a file with no db exec and no replication account: freeze %v, replication-account %v", target.Has(noExec, target.CapFreeze), target.Has(noExec, target.CapReplicationAccount))
+	}
+	if err := noExec.(target.Freezer).Freeze(ctx, h, 0); err == nil || !strings.Contains(err.Error(), "sites.aws.db.exec is not set") {
+		t.Errorf("freeze where exec is not set: %v", err)
+	}
+	if s := procState(pid); s == 'T' {
+		t.Error("a refused freeze stopped mariadbd")
 	}
 }

@@ -41,6 +41,9 @@ type Target struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// frozen is the pid each db host's Freeze stopped (marker → pid), for
+	// Thaw; another process finds it in the watchdog's arguments.
+	frozen sync.Map
 }
 
 type execTarget struct{ *Target }
@@ -129,7 +132,7 @@ func (t *Target) mirrorExpectations() error {
 func wrap(t *Target) target.Target {
 	restart, exec := true, false
 	for _, s := range t.file.Sites {
-		exec = exec || s.Gateway.Exec != ExecNone
+		exec = exec || s.Gateway.Exec != ExecNone || s.DB.Exec != ExecNone
 		restart = restart && s.Gateway.Commands.Kill != nil && s.Gateway.Commands.Start != nil
 	}
 	switch {
@@ -178,7 +181,12 @@ func (t *Target) openSite(ctx context.Context, s *Site, hosts HostResolver) (*ta
 		return site, fmt.Errorf("database host: %w", err)
 	}
 	t.dbHost[s.Name] = dh
-	if site.DB, err = t.openDB(ctx, s); err != nil {
+	if t.lenient && s.DB.Exec != ExecNone {
+		site.DB, err = t.openFrozenDB(ctx, s)
+	} else {
+		site.DB, err = t.openDB(ctx, s)
+	}
+	if err != nil {
 		return site, err
 	}
 	return site, nil
@@ -325,7 +333,8 @@ func (t *Target) Describe() map[string]any {
 		g, d := s.Gateway, s.DB
 		gw := map[string]any{"via": viaName(g.Via), "vici": g.VICI, "connection": g.Connection, "child": g.Child,
 			"exec": g.Exec, "retransmit_declared": g.RetransmitDeclared, "commands": g.Commands.Kill != nil}
-		db := map[string]any{"via": viaName(d.Via), "user": d.User, "password_env": d.PasswordEnv, "tls": d.TLS != nil}
+		db := map[string]any{"via": viaName(d.Via), "user": d.User, "password_env": d.PasswordEnv, "password_file": d.PasswordFile,
+			"exec": d.Exec, "tls": d.TLS != nil}
 		if d.Socket != "" {
 			db["socket"] = d.Socket
 		} else {
@@ -346,6 +355,9 @@ func (t *Target) Describe() map[string]any {
 	}
 	if len(obj) > 0 {
 		out["objectives"] = obj
+	}
+	if r := f.Replication; r != nil {
+		out["replication"] = map[string]any{"user": r.User, "password_env": r.PasswordEnv, "password_file": r.PasswordFile}
 	}
 	return out
 }
@@ -385,20 +397,14 @@ func (t *Target) gateway(site string) (*Site, transport.Host, error) {
 	return s, t.gwHost[site], nil
 }
 
-// Exec runs argv on a gateway's host, through sudo when its exec says so.
-// A host whose exec is not set (and any database host) is refused.
+// Exec runs argv on a gateway's or database's host, through sudo when its
+// exec says so. A host whose exec is not set is refused.
 func (t *execTarget) Exec(ctx context.Context, h target.Host, argv ...string) ([]byte, error) {
-	if h.Kind != target.GatewayHost {
-		return nil, fmt.Errorf("exec on %s: a target file allows commands on gateway hosts only", h)
-	}
-	s, host, err := t.gateway(h.Site)
+	host, sudo, err := t.execHost(h)
 	if err != nil {
-		return nil, fmt.Errorf("exec on %s: %w", h, err)
+		return nil, err
 	}
-	if s.Gateway.Exec == ExecNone {
-		return nil, fmt.Errorf("exec on %s (%s): not allowed: sites.%s.gateway.exec is not set (%s)", h, viaName(s.Gateway.Via), s.Name, t.file.Pos("sites."+s.Name+".gateway"))
-	}
-	return host.Exec(ctx, argv, s.Gateway.Exec == ExecSudo)
+	return host.Exec(ctx, argv, sudo)
 }
 
 // KillGateway runs the gateway's commands.kill on its host.

@@ -134,7 +134,7 @@ func (p *parser) document(root *yaml.Node) error {
 			}
 		}
 	}
-	o, err := p.w.object(root, "", 1, []string{"schema", "name", "safety", "objectives", "workload", "ssh", "sites"})
+	o, err := p.w.object(root, "", 1, []string{"schema", "name", "safety", "objectives", "workload", "replication", "ssh", "sites"})
 	if err != nil {
 		return err
 	}
@@ -155,6 +155,9 @@ func (p *parser) document(root *yaml.Node) error {
 		return err
 	}
 	if err := p.workload(o); err != nil {
+		return err
+	}
+	if err := p.replication(o); err != nil {
 		return err
 	}
 	if s, err := o.sub("ssh", sshKeys); err != nil {
@@ -455,11 +458,8 @@ func (p *parser) gateway(so *obj) (Gateway, error) {
 		}
 		g.Child = v
 	}
-	if g.Exec, _, err = o.str("exec"); err != nil {
+	if g.Exec, err = execSetting(o); err != nil {
 		return g, err
-	}
-	if g.Exec != ExecNone && g.Exec != ExecDirect && g.Exec != ExecSudo {
-		return g, o.errorf("exec", "%q: want direct or sudo (or leave it out: no commands there)", g.Exec)
 	}
 	g.Retransmit = tunnel.DefaultRetransmit
 	if r, err := o.sub("retransmit", []string{"timeout", "base", "tries"}); err != nil {
@@ -519,7 +519,7 @@ func (p *parser) gateway(so *obj) (Gateway, error) {
 	return g, nil
 }
 
-var dbKeys = []string{"via", "socket", "address", "user", "password_env", "tls", "ssh"}
+var dbKeys = []string{"via", "socket", "address", "user", "password_env", "password_file", "exec", "tls", "ssh"}
 
 func (p *parser) db(so *obj) (DB, error) {
 	var d DB
@@ -561,25 +561,11 @@ func (p *parser) db(so *obj) (DB, error) {
 	}
 	// A socket may authenticate by the peer's uid (unix_socket): no
 	// password, no variable. A network address needs one.
-	if !o.has("password_env") && d.Socket != "" {
-		d.password = &secret{""}
-	} else if d.PasswordEnv, err = o.required("password_env"); err != nil {
-		if ie, ok := err.(*InputError); ok {
-			ie.Msg = "required for an address: the environment variable holding the password (set it to \"\" for none)"
-		}
+	if d.PasswordEnv, d.PasswordFile, d.password, err = p.password(o, d.Socket == ""); err != nil {
 		return d, err
 	}
-	if d.PasswordEnv == "" {
-		// socket without a password (above)
-	} else if !envRE.MatchString(d.PasswordEnv) {
-		return d, o.errorf("password_env", "%q is not an environment variable name (the file names the variable; the password stays in the environment)", d.PasswordEnv)
-	}
-	if d.PasswordEnv != "" {
-		pw, ok := os.LookupEnv(d.PasswordEnv)
-		if !ok {
-			return d, o.errorf("password_env", "%s is not set", d.PasswordEnv)
-		}
-		d.password = &secret{pw}
+	if d.Exec, err = execSetting(o); err != nil {
+		return d, err
 	}
 	if t, err := o.sub("tls", []string{"ca", "cert", "key", "server_name"}); err != nil {
 		return d, err
@@ -596,6 +582,90 @@ func (p *parser) db(so *obj) (DB, error) {
 		}
 	}
 	return d, nil
+}
+
+// execSetting reads a host's exec: what drdrill may run there.
+func execSetting(o *obj) (string, error) {
+	v, _, err := o.str("exec")
+	if err != nil {
+		return "", err
+	}
+	if v != ExecNone && v != ExecDirect && v != ExecSudo {
+		return "", o.errorf("exec", "%q: want direct or sudo (or leave it out: no commands there)", v)
+	}
+	return v, nil
+}
+
+// password reads an account's password_env or password_file (one of them;
+// required unless optional). The variable must be set; the file must be a
+// regular file that only its owner can read (0600 or 0400), its first line
+// the password.
+func (p *parser) password(o *obj, required bool) (env, file string, pw *secret, err error) {
+	switch {
+	case o.has("password_env") && o.has("password_file"):
+		return "", "", nil, o.errorf("password_file", "password_env is given too: give one of them")
+	case o.has("password_file"):
+		v, _ := o.required("password_file")
+		if file, err = p.existingFile(o, "password_file", v); err != nil {
+			return "", "", nil, err
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			return "", "", nil, o.errorf("password_file", "%v", err)
+		}
+		if m := fi.Mode().Perm(); m&0o077 != 0 {
+			return "", "", nil, o.errorf("password_file", "%s is readable by others (mode %04o): chmod 600 it", file, m)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", "", nil, o.errorf("password_file", "%s: %v", file, err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		return "", file, &secret{strings.TrimSuffix(line, "\r")}, nil
+	case o.has("password_env"):
+		if env, err = o.required("password_env"); err != nil {
+			return "", "", nil, err
+		}
+		if !envRE.MatchString(env) {
+			return "", "", nil, o.errorf("password_env", "%q is not an environment variable name (the file names the variable; the password stays in the environment)", env)
+		}
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", "", nil, o.errorf("password_env", "%s is not set", env)
+		}
+		return env, "", &secret{v}, nil
+	case required:
+		return "", "", nil, o.errorf("password_env", "required for an address: the environment variable holding the password (set it to \"\" for none), or password_file")
+	}
+	return "", "", &secret{""}, nil
+}
+
+// replication reads the account the databases replicate with (optional:
+// drills that re-point replication need it).
+func (p *parser) replication(o *obj) error {
+	r, err := o.sub("replication", []string{"user", "password_env", "password_file"})
+	if err != nil || r == nil {
+		return err
+	}
+	a := &Account{}
+	if a.User, err = r.required("user"); err != nil {
+		return err
+	}
+	if strings.ContainsAny(a.User, "\x00\n\r'\\") || len(a.User) > 80 {
+		return r.errorf("user", "not a MySQL user name")
+	}
+	if !r.has("password_env") && !r.has("password_file") {
+		return r.errorf("password_env", "required: the environment variable holding the replication password, or password_file")
+	}
+	if a.PasswordEnv, a.PasswordFile, a.password, err = p.password(r, true); err != nil {
+		return err
+	}
+	p.f.Replication = a
+	return nil
 }
 
 func (p *parser) tls(o *obj) (*TLS, error) {

@@ -26,6 +26,7 @@ import (
 const (
 	awsPW    = "s3cr3t-aws-Pw!"
 	onpremPW = "0nprem-s3cret"
+	filePW   = "fr0m-a-f1le"
 )
 
 // base is a complete valid file; its line numbers are what the refusal
@@ -83,6 +84,7 @@ type fixture struct {
 	dir                         string
 	known, ident, ca, cert, key string
 	file                        string // dir/t.yaml
+	pwFile, pwOpen              string // a password file (0600), one others can read (0644)
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -99,6 +101,13 @@ func newFixture(t testing.TB) *fixture {
 		}
 	}
 	fx.ca, fx.cert, fx.key = writeCerts(t, dir)
+	fx.pwFile, fx.pwOpen = filepath.Join(dir, "repl.pw"), filepath.Join(dir, "open.pw")
+	for p, mode := range map[string]os.FileMode{fx.pwFile: 0o600, fx.pwOpen: 0o644} {
+		if err := os.WriteFile(p, []byte(filePW+"\nsecond line\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode) // whatever the umask
+	}
 	return fx
 }
 
@@ -152,7 +161,21 @@ func TestRefusals(t *testing.T) {
 		{"db user missing", []string{"      user: drdrill\n      password_env: TF_TEST_AWS_PW", "      password_env: TF_TEST_AWS_PW"},
 			`26: sites.aws.db.user: required`},
 		{"password_env missing for an address", []string{"      password_env: TF_TEST_ONPREM_PW\n", ""},
-			`41: sites.onprem.db.password_env: required for an address: the environment variable holding the password (set it to "" for none)`},
+			`41: sites.onprem.db.password_env: required for an address: the environment variable holding the password (set it to "" for none), or password_file`},
+		{"password_env and password_file", []string{"      password_env: TF_TEST_AWS_PW\n", "      password_env: TF_TEST_AWS_PW\n      password_file: PWFILE\n"},
+			`31: sites.aws.db.password_file: password_env is given too: give one of them`},
+		{"password_file readable by others", []string{"      password_env: TF_TEST_AWS_PW\n", "      password_file: PWOPEN\n"},
+			`30: sites.aws.db.password_file: PWOPEN is readable by others (mode 0644): chmod 600 it`},
+		{"password_file missing", []string{"      password_env: TF_TEST_AWS_PW\n", "      password_file: nope.pw\n"},
+			`30: sites.aws.db.password_file: ` + filepath.Join(fx.dir, "nope.pw") + `: no such file or directory`},
+		{"unknown db exec", []string{"      password_env: TF_TEST_AWS_PW\n", "      password_env: TF_TEST_AWS_PW\n      exec: always\n"},
+			`31: sites.aws.db.exec: "always": want direct or sudo (or leave it out: no commands there)`},
+		{"replication without a password", []string{"workload: {database: drills, table: ping2}\n", "workload: {database: drills, table: ping2}\nreplication: {user: repl}\n"},
+			`8: replication.password_env: required: the environment variable holding the replication password, or password_file`},
+		{"replication password unset", []string{"workload: {database: drills, table: ping2}\n", "workload: {database: drills, table: ping2}\nreplication: {user: repl, password_env: TF_TEST_UNSET_PW}\n"},
+			`8: replication.password_env: TF_TEST_UNSET_PW is not set`},
+		{"typo in replication", []string{"workload: {database: drills, table: ping2}\n", "workload: {database: drills, table: ping2}\nreplication: {usr: repl}\n"},
+			`8: replication: unknown key "usr" (did you mean "user"?)`},
 		{"bad duration", []string{"max_fault: 2m", `max_fault: 5 minutes`},
 			`5: safety.max_fault: "5 minutes" is not a duration (e.g. 90s, 5m, 0.5s)`},
 		{"bare number duration", []string{"timeout: 0.5s", "timeout: 0.5"},
@@ -244,6 +267,10 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			for i := range c.repl {
+				c.repl[i] = strings.NewReplacer("PWFILE", fx.pwFile, "PWOPEN", fx.pwOpen).Replace(c.repl[i])
+			}
+			c.want = strings.ReplaceAll(c.want, "PWOPEN", fx.pwOpen)
 			f, err := fx.parse(t, c.repl...)
 			if err == nil {
 				t.Fatalf("accepted: %v", f)
@@ -259,12 +286,47 @@ func TestRefusals(t *testing.T) {
 			if strings.ContainsAny(err.Error(), "\n\r") {
 				t.Errorf("not one line: %q", err)
 			}
-			for _, s := range []string{awsPW, onpremPW, "hunter2"} {
+			for _, s := range []string{awsPW, onpremPW, filePW, "hunter2"} {
 				if strings.Contains(err.Error(), s) {
 					t.Errorf("the error shows a secret: %s", err)
 				}
 			}
 		})
+	}
+}
+
+// A password file's first line is the password; the replication account
+// and a db host's exec are read; Secrets has every password; nothing that
+// prints the file shows one.
+func TestPasswordFileReplicationAndDBExec(t *testing.T) {
+	fx := newFixture(t)
+	f, err := fx.parse(t,
+		"workload: {database: drills, table: ping2}\n", "workload: {database: drills, table: ping2}\nreplication: {user: repl, password_file: "+fx.pwFile+"}\n",
+		"      password_env: TF_TEST_AWS_PW\n", "      password_env: TF_TEST_AWS_PW\n      exec: sudo\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.Replication; r == nil || r.User != "repl" || r.PasswordFile != fx.pwFile || r.password.value() != filePW {
+		t.Fatalf("replication %#v", r)
+	}
+	if f.Sites[0].DB.Exec != ExecSudo || f.Sites[1].DB.Exec != ExecNone {
+		t.Errorf("db exec %q %q, want sudo and none", f.Sites[0].DB.Exec, f.Sites[1].DB.Exec)
+	}
+	if got := f.Secrets(); !slices.Contains(got, filePW) || !slices.Contains(got, awsPW) {
+		t.Errorf("Secrets() lacks the replication or a db password (%d secrets)", len(got))
+	}
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", f, f, f, f), fmt.Sprintf("%v %+v %#v", f.Replication, f.Replication, *f.Replication)} {
+		if strings.Contains(out, filePW) {
+			t.Errorf("printing shows the password: %s", out)
+		}
+	}
+	// A db password from a file too.
+	f, err = fx.parse(t, "      password_env: TF_TEST_ONPREM_PW\n", "      password_file: "+fx.pwFile+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := f.Sites[1].DB; d.password.value() != filePW || d.PasswordFile != fx.pwFile || d.PasswordEnv != "" {
+		t.Errorf("onprem db: password file %q env %q", d.PasswordFile, d.PasswordEnv)
 	}
 }
 
