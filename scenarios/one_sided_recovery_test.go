@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +49,12 @@ func TestOneSidedRecovery(t *testing.T) {
 		t.Fatalf("the report must say what was recognised and remediated: %v", rem)
 	}
 	evs := env.Timeline.Events()
-	// The evidence of what strongSwan did, as recorded.
-	if !timelineHas(evs, "tunnel/onprem", timeline.KindStep, "outcome", "due to existing duplicate") {
+	// The evidence of what strongSwan did, as recorded: the stale side's
+	// initiate refused as a duplicate, or (onprem's DPD already under way,
+	// docs/findings.md#one-sided-reset) queued behind the DPD that gave up.
+	if timelineHas(evs, "tunnel/onprem", timeline.KindStep, "outcome", "peer not responding") {
+		t.Logf("onprem's DPD raced the re-initiate and cleared the stale SAs")
+	} else if !timelineHas(evs, "tunnel/onprem", timeline.KindStep, "outcome", "due to existing duplicate") {
 		t.Errorf("timeline lacks the stale side's refused initiate (existing duplicate)")
 	}
 	if !timelineHas(evs, "tunnel/aws", timeline.KindNote, "line", "without notification") {
@@ -88,8 +93,12 @@ func TestOneSidedRecoveryFailsWithoutRemediation(t *testing.T) {
 		// re-initiate queued behind it, DPD gave up and dpd_action=clear
 		// dropped the stale SAs (docs/findings.md#one-sided-reset). The
 		// drill must then say that neither side has an IKE SA.
+		// The queued initiate may then be sending its IKE_SA_INIT.
 		t.Logf("onprem's DPD raced the re-initiate and cleared the stale SAs")
-		wants = []string{"one-sided recovery left the tunnel inconsistent", "aws: no IKE SA", "onprem: no IKE SA"}
+		wants = []string{"one-sided recovery left the tunnel inconsistent", "aws: no IKE SA"}
+		if !strings.Contains(r.Diagnosis, "onprem: no IKE SA") && !regexp.MustCompile(`onprem: IKE SA #\d+ CONNECTING`).MatchString(r.Diagnosis) {
+			t.Errorf("diagnosis says neither that onprem has no IKE SA nor that it is connecting anew: %s", r.Diagnosis)
+		}
 	}
 	for _, want := range wants {
 		if !strings.Contains(r.Diagnosis, want) {

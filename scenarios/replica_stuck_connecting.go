@@ -65,7 +65,7 @@ func ReplicaStuckConnecting(o ReplicaStuckOptions) harness.Scenario {
 					return err
 				}
 				env.Diagnose(stuck)
-				return env.Check(check.IORecoveredWithin(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(d.TunnelUpAt), window))
+				return env.Check(check.IORecoveredWithin(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(d.RecoverStart), env.Timeline.Offset(d.TunnelUpAt), window))
 			}); err != nil {
 				return err
 			}

@@ -299,13 +299,13 @@ func (d *Drill) WaitIOYes(ctx context.Context) error {
 		st, err := replica.WaitIO(wctx, d.Replica.DB, harness.ReplicaPoll, replica.IOYes)
 		if err == nil {
 			d.IOYesAt = st.ObservedAt
-			waitEvent(ctx, env.Timeline, d.replicaSource(), d.TunnelUpAt, ioYes)
+			waitEvent(ctx, env.Timeline, d.replicaSource(), d.RecoverStart, ioYes)
 		}
-		return env.Check(check.IORecoveredWithin(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(d.TunnelUpAt), window))
+		return env.Check(check.IORecoveredWithin(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(d.RecoverStart), env.Timeline.Offset(d.TunnelUpAt), window))
 	}); err != nil {
 		return err
 	}
-	env.Metric(harness.ReplicaRecoverMS, d.IOYesAt.Sub(d.TunnelUpAt))
+	env.Metric(harness.ReplicaRecoverMS, max(d.IOYesAt.Sub(d.TunnelUpAt), 0))
 	return nil
 }
 

@@ -86,8 +86,9 @@ func (d *Drill) WaitDPDDead(ctx context.Context, it tunnel.IKETimings, sites []s
 func (d *Drill) WaitSelfHeal(ctx context.Context, it tunnel.IKETimings, after string, window time.Duration, logs *tunnel.LogFollower) error {
 	env := d.Env
 	first, second := d.Sides()
+	start := time.Now()
 	took, initiator, err := tunnel.WaitSelfHeal(ctx, window, first, second)
-	d.TunnelUpAt = time.Now()
+	d.TunnelUpAt = start.Add(took) // seen healthy; not after asking who initiated
 	if err != nil && ctx.Err() != nil {
 		return err
 	}

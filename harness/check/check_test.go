@@ -140,16 +140,17 @@ func TestIORecoveredWithin(t *testing.T) {
 	}{
 		{"recovered", cat(evs, io(9.31, "Connecting", "Yes", running)), Pass, "Yes at 9.31s, 1.84s after tunnel up"},
 		{"too slow", cat(evs, io(20, "Connecting", "Yes", running)), Fail, "12.53s after tunnel up: 2.53s over"},
-		{"never", evs, Fail, "no io_state → Yes after tunnel up at 7.47s; last state Connecting at 3.00s"},
-		{"Yes only before tunnel up", cat(evs, io(7, "Connecting", "Yes", running)), Fail, "last state Yes at 7.00s, before tunnel up"},
+		{"as the tunnel came up", cat(evs, io(7.2, "Connecting", "Yes", running)), Pass, "Yes at 7.20s, as the tunnel came up (seen healthy at 7.47s)"},
+		{"never", evs, Fail, "no io_state → Yes after recovery began at 7.00s; last state Connecting at 3.00s"},
+		{"Yes only before recovery began", cat(evs, io(6.5, "Connecting", "Yes", running)), Fail, "last state Yes at 6.50s, before recovery began"},
 		{"no events", nil, Fail, "no io_state → Yes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := IORecoveredWithin(tt.events, src, sec(7.47), sec(10))
+			r := IORecoveredWithin(tt.events, src, sec(7), sec(7.47), sec(10))
 			wantResult(t, r, tt.verdict, tt.obs)
-			if tt.verdict == Pass && r.Detail["delay_ms"] != 1840.0 {
-				t.Fatalf("delay_ms = %v, want 1840", r.Detail["delay_ms"])
+			if want := map[string]float64{"recovered": 1840, "as the tunnel came up": 0}[tt.name]; tt.verdict == Pass && r.Detail["delay_ms"] != want {
+				t.Fatalf("delay_ms = %v, want %v", r.Detail["delay_ms"], want)
 			}
 		})
 	}

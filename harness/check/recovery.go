@@ -49,9 +49,9 @@ func TunnelRecoveredInOrder(o InOrderRecovery) Result {
 // remediation (STOP REPLICA; START REPLICA at remediatedAt) instead of the
 // tunnel coming up: the IO thread must be Yes within window of it.
 func IORecoveredAfterRemediation(events []timeline.Event, source string, remediatedAt, window time.Duration) Result {
-	r := IORecoveredWithin(events, source, remediatedAt, window)
+	r := IORecoveredWithin(events, source, remediatedAt, remediatedAt, window)
 	r.Name = "io_recovered_after_remediation"
-	r.Observed = strings.ReplaceAll(r.Observed, "tunnel up", "STOP/START REPLICA")
+	r.Observed = strings.NewReplacer("tunnel up", "STOP/START REPLICA", "recovery began", "STOP/START REPLICA").Replace(r.Observed)
 	r.Expected = fmt.Sprintf("IO thread Yes within %.2fs of STOP/START REPLICA at %.2fs", window.Seconds(), remediatedAt.Seconds())
 	return r
 }

@@ -201,36 +201,44 @@ func observation(d map[string]any, o ioObs, from time.Duration) {
 	d["last_io_error"] = o.msg
 }
 
-// IORecoveredWithin passes when source's IO thread turned Yes at or after
-// tunnelUpAt and no later than window after it. Detail.delay_ms is the
-// measured delay.
-func IORecoveredWithin(events []timeline.Event, source string, tunnelUpAt, window time.Duration) Result {
+// IORecoveredWithin passes when source's IO thread turned Yes after the
+// recovery began (recoverFrom: the fault's cause undone) and no later than
+// window after tunnelUpAt. The tunnel's up is when the harness saw both
+// gateways healthy, a poll that can lag the moment the CHILD SA carried
+// traffic: a replica seen Yes between recoverFrom and tunnelUpAt came back
+// as the tunnel did (delay 0). Yes before recoverFrom cannot be a
+// recovery. Detail.delay_ms is the measured delay.
+func IORecoveredWithin(events []timeline.Event, source string, recoverFrom, tunnelUpAt, window time.Duration) Result {
 	ios := ioEvents(events, source)
 	r := Result{Name: "io_recovered",
 		Expected: fmt.Sprintf("IO thread Yes within %s of tunnel up at %s", secs(window), secs(tunnelUpAt)),
-		Detail:   map[string]any{"source": source, "tunnel_up_ms": ms(tunnelUpAt), "window_ms": ms(window)}}
+		Detail:   map[string]any{"source": source, "tunnel_up_ms": ms(tunnelUpAt), "recover_from_ms": ms(recoverFrom), "window_ms": ms(window)}}
 	for _, o := range ios {
-		if o.at < tunnelUpAt || o.to != ioYes {
+		if o.at < recoverFrom || o.to != ioYes {
 			continue
 		}
-		delay := o.at - tunnelUpAt
+		delay := max(o.at-tunnelUpAt, 0)
 		r.Detail["t_ms"], r.Detail["delay_ms"] = ms(o.at), ms(delay)
-		if delay <= window {
+		switch {
+		case o.at < tunnelUpAt:
+			r.Verdict = Pass
+			r.Observed = fmt.Sprintf("Yes at %s, as the tunnel came up (seen healthy at %s)", secs(o.at), secs(tunnelUpAt))
+		case delay <= window:
 			r.Verdict = Pass
 			r.Observed = fmt.Sprintf("Yes at %s, %s after tunnel up", secs(o.at), secs(delay))
-		} else {
+		default:
 			r.Verdict = Fail
 			r.Observed = fmt.Sprintf("Yes at %s, %s after tunnel up: %s over", secs(o.at), secs(delay), secs(delay-window))
 		}
 		return r
 	}
 	r.Verdict = Fail
-	r.Observed = fmt.Sprintf("no io_state → Yes after tunnel up at %s", secs(tunnelUpAt))
+	r.Observed = fmt.Sprintf("no io_state → Yes after recovery began at %s", secs(recoverFrom))
 	if len(ios) > 0 {
 		last := ios[len(ios)-1]
 		r.Observed += fmt.Sprintf("; last state %s at %s", quoteEmpty(last.to), secs(last.at))
 		if last.to == ioYes {
-			r.Observed += ", before tunnel up"
+			r.Observed += ", before recovery began"
 		}
 		r.Detail["last_state"], r.Detail["last_state_ms"] = last.to, ms(last.at)
 	}

@@ -64,7 +64,7 @@ func sample(failing bool) *Report {
 	evs := r.Timeline
 	r.Checks = []check.Result{
 		check.OutageObserved(evs, "replica/onprem", 40*time.Millisecond, 10*time.Second),
-		check.IORecoveredWithin(evs, "replica/onprem", 3400*time.Millisecond, 10*time.Second),
+		check.IORecoveredWithin(evs, "replica/onprem", 3400*time.Millisecond, 3400*time.Millisecond, 10*time.Second),
 		diff.Result(),
 		check.WithinBudget("budget_replica_recover", 1500*time.Millisecond, 10*time.Second),
 	}
