@@ -388,6 +388,11 @@ func (t *Target) gateway(site string) (*Site, transport.Host, error) {
 // Exec runs argv on a gateway's host, through sudo when its exec says so.
 // A host whose exec is not set (and any database host) is refused.
 func (t *execTarget) Exec(ctx context.Context, h target.Host, argv ...string) ([]byte, error) {
+	return t.ExecInput(ctx, h, nil, argv...)
+}
+
+// ExecInput is Exec with stdin on the command's standard input.
+func (t *execTarget) ExecInput(ctx context.Context, h target.Host, stdin []byte, argv ...string) ([]byte, error) {
 	if h.Kind != target.GatewayHost {
 		return nil, fmt.Errorf("exec on %s: a target file allows commands on gateway hosts only", h)
 	}
@@ -398,7 +403,7 @@ func (t *execTarget) Exec(ctx context.Context, h target.Host, argv ...string) ([
 	if s.Gateway.Exec == ExecNone {
 		return nil, fmt.Errorf("exec on %s (%s): not allowed: sites.%s.gateway.exec is not set (%s)", h, viaName(s.Gateway.Via), s.Name, t.file.Pos("sites."+s.Name+".gateway"))
 	}
-	return host.Exec(ctx, argv, s.Gateway.Exec == ExecSudo)
+	return host.ExecInput(ctx, argv, s.Gateway.Exec == ExecSudo, stdin)
 }
 
 // KillGateway runs the gateway's commands.kill on its host.
