@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -340,9 +339,5 @@ func rowsOn(ctx context.Context, env *harness.Env, servers map[string]*replica.C
 	}
 	return rows, sums, nil
 }
-
-// tempDir is where the rebuild's option files go: readable by the
-// commands the target runs on a db host (the netns lab: this machine).
-func tempDir() string { return os.TempDir() }
 
 var errNoAccount = errors.New("the target does not hand out its replication account (target.ReplicationAccounter): the returned site cannot be rebuilt and pointed back")

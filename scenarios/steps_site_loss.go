@@ -546,11 +546,11 @@ func (s *siteDrill) rebuild(ctx context.Context) error {
 			setAside = ""
 		}
 		res, err := replica.Rebuild(ctx, replica.RebuildOptions{From: s.Replica.DB, To: s.Primary.DB, FromName: s.newName, ToName: s.oldName,
-			Run: func(ctx context.Context, argv ...string) ([]byte, error) {
-				return s.exec.Exec(ctx, target.Host{Site: s.Primary.Name, Kind: target.DBHost}, argv...)
+			Run: func(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
+				return s.exec.ExecInput(ctx, target.Host{Site: s.Primary.Name, Kind: target.DBHost}, stdin, argv...)
 			},
 			Dump:     replica.Source{Host: s.newAddr, Port: 3306, User: dumpUser, Password: pw},
-			ToSocket: s.oldSocket, ToUser: toUser, ToPassword: toPW, TempDir: tempDir(), Databases: []string{env.Workload.Table.Database},
+			ToSocket: s.oldSocket, ToUser: toUser, ToPassword: toPW, Databases: []string{env.Workload.Table.Database},
 			Repl:    replica.Source{Host: s.newAddr, Port: 3306, User: s.replUser, Password: s.replPW},
 			Timings: env.Timings, SetAside: setAside})
 		if err != nil {

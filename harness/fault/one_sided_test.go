@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -29,6 +30,14 @@ type oneSidedHosts struct{ cmds [][]string }
 func (f *oneSidedHosts) Exec(_ context.Context, h target.Host, argv ...string) ([]byte, error) {
 	f.cmds = append(f.cmds, append([]string{h.String()}, argv...))
 	return nil, nil
+}
+
+// ExecInput is Exec; faults send no stdin.
+func (f *oneSidedHosts) ExecInput(ctx context.Context, h target.Host, stdin []byte, argv ...string) ([]byte, error) {
+	if stdin != nil {
+		return nil, errors.New("fake: a fault sends no stdin")
+	}
+	return f.Exec(ctx, h, argv...)
 }
 
 type oneSidedTarget struct {

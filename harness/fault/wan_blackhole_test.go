@@ -66,6 +66,14 @@ func (h *fakeHosts) Exec(_ context.Context, th target.Host, argv ...string) ([]b
 	return nil, nil
 }
 
+// ExecInput is Exec; faults send no stdin.
+func (h *fakeHosts) ExecInput(ctx context.Context, th target.Host, stdin []byte, argv ...string) ([]byte, error) {
+	if stdin != nil {
+		return nil, errors.New("fake: a fault sends no stdin")
+	}
+	return h.Exec(ctx, th, argv...)
+}
+
 func gw(site string) target.Host { return target.Host{Site: site, Kind: target.GatewayHost} }
 
 func testEnds() []BlackholeEnd {

@@ -61,6 +61,14 @@ func (h *tcHosts) Exec(_ context.Context, th target.Host, argv ...string) ([]byt
 	return nil, nil
 }
 
+// ExecInput is Exec; faults send no stdin.
+func (h *tcHosts) ExecInput(ctx context.Context, th target.Host, stdin []byte, argv ...string) ([]byte, error) {
+	if stdin != nil {
+		return nil, errors.New("fake: a fault sends no stdin")
+	}
+	return h.Exec(ctx, th, argv...)
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestRouteDevAndOverlimits(t *testing.T) {

@@ -439,6 +439,9 @@ func (foFakeBackend) StartGateway(context.Context, *Info, Recorder, string) erro
 func (foFakeBackend) Exec(context.Context, *Info, string, ...string) ([]byte, error) {
 	return nil, errors.New("fake")
 }
+func (foFakeBackend) ExecInput(context.Context, *Info, string, []byte, ...string) ([]byte, error) {
+	return nil, errors.New("fake")
+}
 
 // TestHelperFailoverLabUp is not a test: TestDownAfterKilledFailoverUp
 // runs it in a child and kills it with SIGKILL in the middle of Up.

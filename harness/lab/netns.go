@@ -325,8 +325,12 @@ func (b NetnsBackend) Teardown(ctx context.Context, info *Info) error {
 	return errors.Join(errs...)
 }
 
-func (NetnsBackend) Exec(ctx context.Context, info *Info, host string, argv ...string) ([]byte, error) {
-	return run(ctx, append([]string{"ip", "netns", "exec", HostName(info.ID, host)}, argv...)...)
+func (b NetnsBackend) Exec(ctx context.Context, info *Info, host string, argv ...string) ([]byte, error) {
+	return b.ExecInput(ctx, info, host, nil, argv...)
+}
+
+func (NetnsBackend) ExecInput(ctx context.Context, info *Info, host string, stdin []byte, argv ...string) ([]byte, error) {
+	return runInput(ctx, stdin, append([]string{"ip", "netns", "exec", HostName(info.ID, host)}, argv...)...)
 }
 
 func (NetnsBackend) KillGateway(ctx context.Context, info *Info, site string) error {

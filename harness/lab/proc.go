@@ -106,7 +106,16 @@ func tail(path string, n int) string {
 
 // run executes a command and returns its combined output in the error.
 func run(ctx context.Context, argv ...string) ([]byte, error) {
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	return runInput(ctx, nil, argv...)
+}
+
+// runInput is run with stdin on the command's standard input (nil: none).
+func runInput(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return out, fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
 	}

@@ -153,7 +153,12 @@ func (t *Target) IKETimings(ctx context.Context) (tunnel.IKETimings, error) {
 
 // Exec runs a command inside a lab host (namespace or container).
 func (t *Target) Exec(ctx context.Context, h target.Host, argv ...string) ([]byte, error) {
-	return t.backend.Exec(ctx, t.Info(), h.String(), argv...)
+	return t.ExecInput(ctx, h, nil, argv...)
+}
+
+// ExecInput is Exec with stdin on the command's standard input.
+func (t *Target) ExecInput(ctx context.Context, h target.Host, stdin []byte, argv ...string) ([]byte, error) {
+	return t.backend.ExecInput(ctx, t.Info(), h.String(), stdin, argv...)
 }
 
 // KillGateway kills -9 a site's charon.

@@ -124,6 +124,8 @@ type Backend interface {
 	Teardown(ctx context.Context, info *Info) error
 	// Exec runs a command inside a lab host (namespace or container), for faults.
 	Exec(ctx context.Context, info *Info, host string, argv ...string) ([]byte, error)
+	// ExecInput is Exec with stdin on the command's standard input (nil: none).
+	ExecInput(ctx context.Context, info *Info, host string, stdin []byte, argv ...string) ([]byte, error)
 	// KillGateway kills -9 a site's charon; StartGateway starts it again and
 	// returns when its VICI socket accepts connections.
 	KillGateway(ctx context.Context, info *Info, site string) error

@@ -145,6 +145,10 @@ type watchedTarget struct {
 }
 
 func (w *watchedTarget) Exec(ctx context.Context, h target.Host, argv ...string) ([]byte, error) {
+	return w.ExecInput(ctx, h, nil, argv...)
+}
+
+func (w *watchedTarget) ExecInput(ctx context.Context, h target.Host, stdin []byte, argv ...string) ([]byte, error) {
 	w.rec.add(&w.rec.hosts, "exec on "+h.String()+": "+strings.Join(argv, " "))
 	return nil, fmt.Errorf("preflight must not run commands")
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,10 +18,11 @@ type RebuildOptions struct {
 	// errors ("onprem-db").
 	From, To         *Conn
 	FromName, ToName string
-	// Run runs a command on To's host (target.HostExec of its db host):
-	// the pipeline mariadb-dump | mariadb runs there, dialling From across
-	// the VPN, so that the data never passes through this machine.
-	Run func(ctx context.Context, argv ...string) ([]byte, error)
+	// Run runs a command on To's host with stdin on its standard input
+	// (target.HostExec.ExecInput of its db host): the pipeline
+	// mariadb-dump | mariadb runs there, dialling From across the VPN, so
+	// that the data never passes through this machine.
+	Run func(ctx context.Context, stdin []byte, argv ...string) ([]byte, error)
 	// Dump is From as To's host reaches it, with an account that may dump
 	// (SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, and BINLOG MONITOR
 	// for --master-data).
@@ -31,10 +30,6 @@ type RebuildOptions struct {
 	// ToSocket, ToUser, ToPassword: how the mariadb client on To's host
 	// logs in to To (the lab: its socket, root, no password).
 	ToSocket, ToUser, ToPassword string
-	// TempDir holds the two client option files (0600, in a 0700 dir made
-	// here and removed after); it must be readable by Run's commands (the
-	// netns lab: any local dir). Passwords go only there, never in argv.
-	TempDir string
 	// Databases to copy (nil: every database of From but the system ones).
 	Databases []string
 	// Repl is what To replicates from afterwards; Timings its timings.
@@ -77,8 +72,6 @@ func (o *RebuildOptions) validate() error {
 		return errors.New("rebuild: MariaDB only (mariadb-dump --gtid)")
 	case o.ToSocket == "" || o.ToUser == "":
 		return errors.New("rebuild: ToSocket and ToUser are required")
-	case o.TempDir == "":
-		return errors.New("rebuild: TempDir is required (the client option files go there)")
 	}
 	if err := o.Dump.validate(); err != nil {
 		return fmt.Errorf("rebuild: dump %w", err)
@@ -115,8 +108,8 @@ func (o *RebuildOptions) validate() error {
 //  4. To replicates from Repl with MASTER_USE_GTID=slave_pos and applies
 //     From's position within CatchUp.
 //
-// Both client option files are 0600 in a fresh 0700 dir under TempDir,
-// removed on return; no password is in any argv.
+// The passwords reach To's host only on the pipeline's stdin, as one
+// option file (see [RebuildPipeline]); no password is in any argv.
 func Rebuild(ctx context.Context, o RebuildOptions) (RebuildResult, error) {
 	var res RebuildResult
 	start := time.Now()
@@ -140,36 +133,24 @@ func Rebuild(ctx context.Context, o RebuildOptions) (RebuildResult, error) {
 	if len(dbs) == 0 {
 		return res, fmt.Errorf("rebuild: %s has no database to copy", o.FromName)
 	}
-	dir, err := os.MkdirTemp(o.TempDir, "drdrill-rebuild-")
-	if err != nil {
-		return res, fmt.Errorf("rebuild: %w", err)
-	}
-	defer os.RemoveAll(dir)
 	port := o.Dump.Port
 	if port == 0 {
 		port = 3306
 	}
-	dumpCnf, toCnf, count := filepath.Join(dir, "dump.cnf"), filepath.Join(dir, "to.cnf"), filepath.Join(dir, "bytes")
-	if err := writeOptionFile(dumpCnf, map[string]string{"host": o.Dump.Host, "port": strconv.Itoa(port), "user": o.Dump.User, "password": o.Dump.Password}); err != nil {
-		return res, fmt.Errorf("rebuild: %w", err)
-	}
-	if err := writeOptionFile(toCnf, map[string]string{"socket": o.ToSocket, "user": o.ToUser, "password": o.ToPassword}); err != nil {
-		return res, fmt.Errorf("rebuild: %w", err)
-	}
+	cnf := optionGroup("client"+dumpSuffix, map[string]string{"host": o.Dump.Host, "port": strconv.Itoa(port), "user": o.Dump.User, "password": o.Dump.Password}) +
+		optionGroup("client"+toSuffix, map[string]string{"socket": o.ToSocket, "user": o.ToUser, "password": o.ToPassword})
 	for _, q := range []string{"STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = ON", "RESET MASTER", "SET GLOBAL gtid_slave_pos = ''"} {
 		if _, err := o.To.db.ExecContext(ctx, q); err != nil {
 			return res, fmt.Errorf("rebuild: %s: %s: %w", o.ToName, q, err)
 		}
 	}
 	load := time.Now()
-	out, err := o.Run(ctx, "bash", "-c", RebuildPipeline(dumpCnf, toCnf, count, dbs))
+	out, err := o.Run(ctx, []byte(cnf), "bash", "-c", RebuildPipeline(dbs))
 	res.Load = time.Since(load)
 	if err != nil {
 		return res, fmt.Errorf("rebuild: mariadb-dump from %s | mariadb into %s: %w: %s", o.FromName, o.ToName, err, Redact(errors.New(strings.TrimSpace(string(out))), o.Dump.Password, o.ToPassword))
 	}
-	if b, err := os.ReadFile(count); err == nil {
-		res.Bytes, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	}
+	res.Bytes = streamBytes(out)
 	if res.Position, err = o.To.AppliedPosition(ctx); err != nil {
 		return res, fmt.Errorf("rebuild: %s: %w", o.ToName, err)
 	}
@@ -194,34 +175,49 @@ func Rebuild(ctx context.Context, o RebuildOptions) (RebuildResult, error) {
 	return res, nil
 }
 
+// The option file's groups: [client_drdrill_dump] is Dump's account,
+// [client_drdrill_to] To's; each client reads its own with
+// --defaults-group-suffix. bytesTag starts the pipeline's last line.
+const (
+	dumpSuffix = "_drdrill_dump"
+	toSuffix   = "_drdrill_to"
+	bytesTag   = "drdrill-bytes"
+)
+
 // RebuildPipeline is the bash command line Rebuild runs on To's host. It
-// names only option files, never a password.
-func RebuildPipeline(dumpCnf, toCnf, count string, dbs []string) string {
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	return "set -o pipefail; { echo 'SET SESSION sql_log_bin=0;'; mariadb-dump --defaults-extra-file=" + q(dumpCnf) +
-		" --single-transaction --gtid --master-data=1 --add-drop-database --routines --events --triggers --databases " + strings.Join(dbs, " ") +
-		"; } | tee >(wc -c > " + q(count) + ") | mariadb --defaults-extra-file=" + q(toCnf) + "; rc=$?; wait; exit $rc"
+// saves its stdin (the option file) as my.cnf in a fresh private dir,
+// removed on exit, and names only that file, never a password. On success
+// its last line is "drdrill-bytes N", N the dump stream's size.
+func RebuildPipeline(dbs []string) string {
+	return `set -o pipefail; umask 077; d=$(mktemp -d) || exit 1; trap 'rm -rf "$d"' EXIT; cat > "$d/my.cnf" || exit 1; ` +
+		`{ echo 'SET SESSION sql_log_bin=0;'; mariadb-dump --defaults-extra-file="$d/my.cnf" --defaults-group-suffix=` + dumpSuffix +
+		` --single-transaction --gtid --master-data=1 --add-drop-database --routines --events --triggers --databases ` + strings.Join(dbs, " ") +
+		`; } | tee >(wc -c > "$d/bytes") | mariadb --defaults-extra-file="$d/my.cnf" --defaults-group-suffix=` + toSuffix +
+		`; rc=$?; wait; if [ $rc -eq 0 ]; then echo "` + bytesTag + ` $(cat "$d/bytes")"; fi; exit $rc`
 }
 
-// writeOptionFile writes a [client] option file, 0600 from its creation.
-func writeOptionFile(path string, kv map[string]string) error {
+// streamBytes is the size RebuildPipeline's last line gives (0: none).
+func streamBytes(out []byte) int64 {
+	s := strings.TrimRight(string(out), "\n")
+	f := strings.Fields(s[strings.LastIndexByte(s, '\n')+1:])
+	if len(f) != 2 || f[0] != bytesTag {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[1], 10, 64)
+	return n
+}
+
+// optionGroup is a [group] of an option file with the given values.
+func optionGroup(group string, kv map[string]string) string {
 	var b strings.Builder
-	b.WriteString("[client]\n")
+	b.WriteString("[" + group + "]\n")
 	for _, k := range []string{"host", "port", "socket", "user", "password"} {
 		if v, ok := kv[k]; ok && v != "" {
 			// Option files take quoted values with backslash escapes.
 			b.WriteString(k + " = \"" + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + "\"\n")
 		}
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return b.String()
 }
 
 func userDatabases(ctx context.Context, c *Conn) ([]string, error) {

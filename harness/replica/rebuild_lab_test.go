@@ -20,9 +20,10 @@ import (
 const dumpPW = `Dump-pa55'w\rd"x`
 
 // rebuildOptions: onprem-db rebuilt from aws-db across the VPN, the
-// pipeline in onprem-db's namespace; a dump account on aws-db made
-// without binlogging (its password never replicates).
-func rebuildOptions(t testing.TB, tg *lab.Target) replica.RebuildOptions {
+// pipeline in onprem-db's namespace with TMPDIR tmp (returned); a dump
+// account on aws-db made without binlogging (its password never
+// replicates).
+func rebuildOptions(t testing.TB, tg *lab.Target) (o replica.RebuildOptions, tmp string) {
 	t.Helper()
 	ctx := context.Background()
 	aws, onprem := target.Primary(tg).DB, target.Replica(tg).DB
@@ -45,12 +46,15 @@ func rebuildOptions(t testing.TB, tg *lab.Target) replica.RebuildOptions {
 		t.Fatal(err)
 	}
 	host := target.Host{Site: "onprem", Kind: target.DBHost}
+	tmp = t.TempDir()
 	return replica.RebuildOptions{From: aws, To: onprem, FromName: "aws-db", ToName: "onprem-db",
-		Run:      func(ctx context.Context, argv ...string) ([]byte, error) { return tg.Exec(ctx, host, argv...) },
+		Run: func(ctx context.Context, stdin []byte, argv ...string) ([]byte, error) {
+			return tg.ExecInput(ctx, host, stdin, append([]string{"env", "TMPDIR=" + tmp}, argv...)...)
+		},
 		Dump:     replica.Source{Host: info.Sites["aws"].DB.Addr, User: "drdrill_dump", Password: dumpPW},
-		ToSocket: info.Sites["onprem"].DB.Socket, ToUser: "root", TempDir: t.TempDir(), Databases: []string{"testdb"},
+		ToSocket: info.Sites["onprem"].DB.Socket, ToUser: "root", Databases: []string{"testdb"},
 		Repl:    replica.Source{Host: info.Sites["aws"].DB.Addr, User: sec.ReplUser, Password: sec.ReplPassword},
-		Timings: info.Timings.Replica()}
+		Timings: info.Timings.Replica()}, tmp
 }
 
 func fill(t testing.TB, c *replica.Conn, rows, size int) {
@@ -81,7 +85,7 @@ func checksum(t testing.TB, c *replica.Conn, table string) string {
 func TestRebuildLab(t *testing.T) {
 	tg := drilltest.NetnsLab(t)
 	ctx := context.Background()
-	o := rebuildOptions(t, tg)
+	o, tmp := rebuildOptions(t, tg)
 	fill(t, o.From, 20, 64<<10)
 	pos, _ := o.From.PrimaryPosition(ctx)
 	if err := o.To.WaitApplied(ctx, pos, 20*time.Second); err != nil {
@@ -105,6 +109,9 @@ func TestRebuildLab(t *testing.T) {
 	res, err := replica.Rebuild(ctx, o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if res.Bytes < 20*64<<10 {
+		t.Errorf("%d bytes counted, want at least the %d filled in", res.Bytes, 20*64<<10)
 	}
 	t.Logf("rebuilt: %d bytes loaded in %s (%.1f MB/s), caught up after %s, position %s", res.Bytes, res.Load.Round(time.Millisecond), res.MBps(), res.Total.Round(time.Millisecond), res.Position)
 	if strings.Contains(fmt.Sprint(res), dumpPW) {
@@ -130,7 +137,7 @@ func TestRebuildLab(t *testing.T) {
 	if e, err := replica.ErrantGTIDs(ctx, o.To, o.From); err != nil || e != "" {
 		t.Fatalf("errant after the rebuild: %q %v", e, err)
 	}
-	if ents, _ := os.ReadDir(o.TempDir); len(ents) != 0 {
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Fatalf("option files left: %v", ents)
 	}
 	// A dump account that cannot log in: the error says so, without the
@@ -146,7 +153,7 @@ func TestRebuildLab(t *testing.T) {
 func BenchmarkRebuild(b *testing.B) {
 	tg := drilltest.NetnsLab(b)
 	ctx := context.Background()
-	o := rebuildOptions(b, tg)
+	o, _ := rebuildOptions(b, tg)
 	fill(b, o.From, 100, 256<<10)
 	b.ResetTimer()
 	var mb float64

@@ -37,6 +37,9 @@ func (h Host) String() string { return h.Site + "-" + string(h.Kind) }
 // faults such as an nftables blackhole. argv never carries a secret.
 type HostExec interface {
 	Exec(ctx context.Context, h Host, argv ...string) ([]byte, error)
+	// ExecInput is Exec with stdin on the command's standard input (nil:
+	// none): how a secret reaches the host.
+	ExecInput(ctx context.Context, h Host, stdin []byte, argv ...string) ([]byte, error)
 }
 
 // GatewayRestarter can crash a site's IKE daemon (kill -9: no DELETE is

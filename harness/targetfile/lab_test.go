@@ -90,8 +90,11 @@ func (h nsHost) Dial(ctx context.Context, network, addr string) (net.Conn, error
 	return transport.Local{}.Dial(ctx, network, addr)
 }
 func (h nsHost) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error) {
+	return h.ExecInput(ctx, argv, sudo, nil)
+}
+func (h nsHost) ExecInput(ctx context.Context, argv []string, sudo bool, stdin []byte) ([]byte, error) {
 	*h.calls = append(*h.calls, strings.Join(argv, " "))
-	return transport.Local{}.Exec(ctx, append([]string{"ip", "netns", "exec", h.ns}, argv...), sudo)
+	return transport.Local{}.ExecInput(ctx, append([]string{"ip", "netns", "exec", h.ns}, argv...), sudo, stdin)
 }
 func (h nsHost) Close() error { return nil }
 

@@ -400,11 +400,16 @@ func (t *Target) gateway(site string) (*Site, transport.Host, error) {
 // Exec runs argv on a gateway's or database's host, through sudo when its
 // exec says so. A host whose exec is not set is refused.
 func (t *execTarget) Exec(ctx context.Context, h target.Host, argv ...string) ([]byte, error) {
+	return t.ExecInput(ctx, h, nil, argv...)
+}
+
+// ExecInput is Exec with stdin on the command's standard input.
+func (t *execTarget) ExecInput(ctx context.Context, h target.Host, stdin []byte, argv ...string) ([]byte, error) {
 	host, sudo, err := t.execHost(h)
 	if err != nil {
 		return nil, err
 	}
-	return host.Exec(ctx, argv, sudo)
+	return host.ExecInput(ctx, argv, sudo, stdin)
 }
 
 // KillGateway runs the gateway's commands.kill on its host.

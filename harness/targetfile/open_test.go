@@ -82,7 +82,10 @@ func (h *fakeHost) Name() string { return h.name }
 func (h *fakeHost) Dial(context.Context, string, string) (net.Conn, error) {
 	return nil, errors.New("fake host dials nothing")
 }
-func (h *fakeHost) Exec(_ context.Context, argv []string, sudo bool) ([]byte, error) {
+func (h *fakeHost) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error) {
+	return h.ExecInput(ctx, argv, sudo, nil)
+}
+func (h *fakeHost) ExecInput(_ context.Context, argv []string, sudo bool, _ []byte) ([]byte, error) {
 	c := strings.Join(argv, " ")
 	if sudo {
 		c = "sudo " + c

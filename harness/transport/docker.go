@@ -9,7 +9,7 @@ import (
 
 // Docker is a container on this machine's Docker engine (as the docker
 // lab's hosts are): unix sockets are reached through a bind mount at the
-// same path, commands run with `docker exec`. TCP is refused for the same
+// same path, commands run with `docker exec` (-i with a stdin). TCP is refused for the same
 // reason as Netns.
 type Docker struct{ Container string }
 
@@ -33,8 +33,16 @@ func (d Docker) Dial(ctx context.Context, network, addr string) (net.Conn, error
 }
 
 func (d Docker) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error) {
-	full := append([]string{"docker", "exec", d.Container}, argv...)
-	out, err := Local{}.Exec(ctx, full, sudo)
+	return d.ExecInput(ctx, argv, sudo, nil)
+}
+
+func (d Docker) ExecInput(ctx context.Context, argv []string, sudo bool, stdin []byte) ([]byte, error) {
+	full := []string{"docker", "exec"}
+	if stdin != nil {
+		full = append(full, "-i")
+	}
+	full = append(append(full, d.Container), argv...)
+	out, err := Local{}.ExecInput(ctx, full, sudo, stdin)
 	if ee, ok := err.(*ExecError); ok {
 		ee.Host, ee.Argv = d.Name(), argv
 	}

@@ -39,8 +39,12 @@ func (n Netns) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (n Netns) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error) {
+	return n.ExecInput(ctx, argv, sudo, nil)
+}
+
+func (n Netns) ExecInput(ctx context.Context, argv []string, sudo bool, stdin []byte) ([]byte, error) {
 	full := append([]string{"ip", "netns", "exec", n.Namespace}, argv...)
-	out, err := Local{}.Exec(ctx, full, sudo)
+	out, err := Local{}.ExecInput(ctx, full, sudo, stdin)
 	if ee, ok := err.(*ExecError); ok {
 		ee.Host, ee.Argv = n.Name(), argv
 	}

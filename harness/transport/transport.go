@@ -20,6 +20,9 @@ type Host interface {
 	// Exec runs argv on the host (through sudo -n when sudo) and returns
 	// its combined output. argv never carries a secret.
 	Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error)
+	// ExecInput is Exec with stdin on the command's standard input (nil:
+	// none, as Exec). Secrets such as option files go this way.
+	ExecInput(ctx context.Context, argv []string, sudo bool, stdin []byte) ([]byte, error)
 	Close() error
 }
 
@@ -33,7 +36,11 @@ func (Local) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, network, addr)
 }
 
-func (Local) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error) {
+func (l Local) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error) {
+	return l.ExecInput(ctx, argv, sudo, nil)
+}
+
+func (Local) ExecInput(ctx context.Context, argv []string, sudo bool, stdin []byte) ([]byte, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("exec: no command")
 	}
@@ -41,6 +48,9 @@ func (Local) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error)
 		argv = append([]string{"sudo", "-n", "--"}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -24,6 +24,21 @@ func TestLocalExec(t *testing.T) {
 	}
 }
 
+// ExecInput hands stdin to the command; nil is no stdin, as Exec.
+func TestLocalExecInput(t *testing.T) {
+	in := []byte("[client]\npassword = \"x\"\n")
+	out, err := Local{}.ExecInput(context.Background(), []string{"cat"}, false, in)
+	if err != nil || string(out) != string(in) {
+		t.Fatalf("cat: %q %v", out, err)
+	}
+	if out, err := (Local{}).ExecInput(context.Background(), []string{"cat"}, false, nil); err != nil || len(out) != 0 {
+		t.Fatalf("cat without stdin: %q %v", out, err)
+	}
+	if _, err := (Local{}).ExecInput(context.Background(), []string{"true"}, false, in); err != nil {
+		t.Fatalf("a command that does not read its stdin: %v", err)
+	}
+}
+
 func TestLocalDialUnix(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "s.sock")
 	l, err := net.Listen("unix", p)
@@ -83,6 +98,11 @@ func TestNetnsExec(t *testing.T) {
 	var ee *ExecError
 	if !errors.As(err, &ee) || ee.Host != "netns://"+name {
 		t.Fatalf("a failing command names the namespace: %v", err)
+	}
+	in := []byte("line 1\nline 2\n")
+	out, err = n.ExecInput(context.Background(), []string{"cat"}, false, in)
+	if err != nil || string(out) != string(in) {
+		t.Fatalf("cat in the namespace: %q %v", out, err)
 	}
 }
 

@@ -30,6 +30,11 @@ func containerName(info *lab.Info, host string) (string, error) {
 // Exec runs argv in a lab host's container and returns its combined output. A non-zero exit
 // status is an error that carries the output's last lines.
 func (b backend) Exec(ctx context.Context, info *lab.Info, host string, argv ...string) ([]byte, error) {
+	return b.ExecInput(ctx, info, host, nil, argv...)
+}
+
+// ExecInput is Exec with stdin on the command's standard input (nil: none).
+func (b backend) ExecInput(ctx context.Context, info *lab.Info, host string, stdin []byte, argv ...string) ([]byte, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("docker lab: exec: empty command")
 	}
@@ -42,12 +47,13 @@ func (b backend) Exec(ctx context.Context, info *lab.Info, host string, argv ...
 		return nil, err
 	}
 	defer eng.close()
-	return execIn(ctx, eng.cli, cname, host, argv...)
+	return execIn(ctx, eng.cli, cname, host, stdin, argv...)
 }
 
-// execIn runs argv in container cname (host names it in errors) and returns its combined output.
-func execIn(ctx context.Context, cli *client.Client, cname, host string, argv ...string) ([]byte, error) {
-	ex, err := cli.ExecCreate(ctx, cname, client.ExecCreateOptions{Cmd: argv, AttachStdout: true, AttachStderr: true})
+// execIn runs argv in container cname (host names it in errors), stdin (if not nil) on its
+// standard input, and returns its combined output.
+func execIn(ctx context.Context, cli *client.Client, cname, host string, stdin []byte, argv ...string) ([]byte, error) {
+	ex, err := cli.ExecCreate(ctx, cname, client.ExecCreateOptions{Cmd: argv, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return nil, fmt.Errorf("docker lab: exec %s in %s: %w", argv[0], host, err)
 	}
@@ -56,6 +62,12 @@ func execIn(ctx context.Context, cli *client.Client, cname, host string, argv ..
 		return nil, fmt.Errorf("docker lab: exec %s in %s: %w", argv[0], host, err)
 	}
 	defer att.Close()
+	if stdin != nil {
+		go func() {
+			att.Conn.Write(stdin) // a command that exits without reading it has still run
+			att.CloseWrite()
+		}()
+	}
 	var out bytes.Buffer
 	done := make(chan error, 1)
 	go func() {

@@ -42,7 +42,7 @@ func (b backend) StartGateway(ctx context.Context, info *lab.Info, rec lab.Recor
 		return fmt.Errorf("docker lab: inspect %s: %w", host, err)
 	}
 	if st.Container.State != nil && st.Container.State.Running {
-		if _, err := execIn(ctx, eng.cli, cname, host, gatewayCmd, "start"); err != nil {
+		if _, err := execIn(ctx, eng.cli, cname, host, nil, gatewayCmd, "start"); err != nil {
 			return err
 		}
 	} else if _, err := eng.cli.ContainerStart(ctx, cname, client.ContainerStartOptions{}); err != nil {

@@ -100,6 +100,9 @@ func TestDockerProvisionTeardown(t *testing.T) {
 		if _, err := b.Exec(ctx, info, "aws-db", "false"); err == nil || !strings.Contains(err.Error(), "status 1") {
 			t.Errorf("Exec(false) error = %v, want exit status 1", err)
 		}
+		if out, err := b.ExecInput(ctx, info, "aws-db", []byte("in\n"), "cat"); err != nil || string(out) != "in\n" {
+			t.Errorf("ExecInput(cat) = %q, %v; want its stdin back", out, err)
+		}
 	})
 
 	// The LAN hop carries the other site's addresses: this is what Docker's internal-network

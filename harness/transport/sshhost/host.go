@@ -99,6 +99,12 @@ func (h *host) withConn(ctx context.Context, open func(*client) (net.Conn, error
 // the signal only for logins with privilege separation, which it never uses
 // for root: logged in as root, the command runs to its end.
 func (h *host) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, error) {
+	return h.ExecInput(ctx, argv, sudo, nil)
+}
+
+// ExecInput is Exec with stdin as the session's standard input (nil: an
+// empty one).
+func (h *host) ExecInput(ctx context.Context, argv []string, sudo bool, stdin []byte) ([]byte, error) {
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("%s: exec: no command", h.name)
 	}
@@ -118,8 +124,22 @@ func (h *host) Exec(ctx context.Context, argv []string, sudo bool) ([]byte, erro
 	defer s.Close()
 	var out lockedBuffer
 	s.Stdout, s.Stderr = &out, &out
+	// A pipe, not s.Stdin: a command that exits without reading all of
+	// its stdin is not a lost connection (Wait reports s.Stdin's copy error).
+	var in io.WriteCloser
+	if stdin != nil {
+		if in, err = s.StdinPipe(); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", h.name, line, err)
+		}
+	}
 	if err := s.Start(line); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", h.name, line, err)
+	}
+	if in != nil {
+		go func() {
+			in.Write(stdin)
+			in.Close()
+		}()
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Wait() }()

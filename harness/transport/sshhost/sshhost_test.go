@@ -99,6 +99,32 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// ExecInput's stdin reaches the command (with sudo too); nil is an empty
+// stdin; a command that leaves it unread has still run.
+func TestExecInput(t *testing.T) {
+	s := newServer(t)
+	p := newPool(t, s.options(t))
+	ctx := ctxT(t)
+	h, err := p.Host(ctx, "ssh://target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []byte("[client]\npassword = \"pa'ss\"\n")
+	for _, sudo := range []bool{false, true} {
+		out, err := h.ExecInput(ctx, []string{"cat"}, sudo, in)
+		if err != nil || string(out) != string(in) {
+			t.Fatalf("cat (sudo %v): %q %v", sudo, out, err)
+		}
+	}
+	if out, err := h.ExecInput(ctx, []string{"cat"}, false, nil); err != nil || len(out) != 0 {
+		t.Fatalf("cat without stdin: %q %v", out, err)
+	}
+	// More than the channel's window: the write fails once true exits.
+	if _, err := h.ExecInput(ctx, []string{"true"}, false, make([]byte, 8<<20)); err != nil {
+		t.Fatalf("a command that does not read its stdin: %v", err)
+	}
+}
+
 func TestExecContext(t *testing.T) {
 	s := newServer(t)
 	p := newPool(t, s.options(t))
