@@ -309,18 +309,24 @@ func (d *Drill) WaitIOYes(ctx context.Context) error {
 	return nil
 }
 
+// watcherLag bounds waitEvent: how far the replica watcher may trail what
+// a step saw directly.
+const watcherLag = 2 * time.Second
+
 // ioYes matches the IO thread's change to Yes.
 func ioYes(e timeline.Event) bool {
 	io, ok := timeline.As[timeline.IOState](e)
 	return ok && io.To == string(replica.IOYes)
 }
 
-// waitEvent gives the watcher a few polls to record what the caller just
-// saw, so that checks which read the timeline see it too (a check that then
-// misses it says so).
+// waitEvent gives the watcher time to record what the caller just saw, so
+// that checks which read the timeline see it too (a check that then misses
+// it says so). The watcher polls every ReplicaPoll, but under load one of
+// its SHOW SLAVE STATUS round trips can take far longer (a suite run with
+// the CPU saturated failed io_recovered when this wait was 4 polls).
 func waitEvent(ctx context.Context, tl *timeline.Timeline, src string, since time.Time, match func(timeline.Event) bool) {
 	after := tl.Offset(since)
-	_ = poll.Until(ctx, "the watcher to record "+src, harness.ReplicaPoll/4, 4*harness.ReplicaPoll, func(context.Context) (bool, string, error) {
+	_ = poll.Until(ctx, "the watcher to record "+src, harness.ReplicaPoll/4, watcherLag, func(context.Context) (bool, string, error) {
 		evs := tl.Events()
 		for i := len(evs) - 1; i >= 0; i-- {
 			if e := evs[i]; e.At() >= after && e.Source == src && (e.Kind == timeline.KindIOState || e.Kind == timeline.KindNote) && match(e) {
