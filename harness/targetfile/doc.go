@@ -16,6 +16,9 @@
 //	  max_fault: 5m                    # default 5m, > 0: no fault is held longer
 //	objectives: {rpo: 5s, rto: 2m}     # optional durations
 //	workload: {database: drdrill, table: ping}  # the default; [A-Za-z0-9_]{1,64}
+//	replication:                       # optional: the account the servers replicate with
+//	  user: drdrill_repl               # (site-loss points the returned server back with it)
+//	  password_env: DRDRILL_REPL_PASSWORD  # or password_file (not both)
 //	ssh:                               # defaults for every ssh:// host
 //	  known_hosts: ~/.ssh/known_hosts  # required when any via is ssh://
 //	  identity_file: ~/.ssh/id_ed25519 # else the ssh agent ($SSH_AUTH_SOCK must be set)
@@ -42,7 +45,9 @@
 //	      via: ssh://drdrill@db-aws.example.com
 //	      socket: /run/mysqld/mysqld.sock         # or address: host:port (one of them)
 //	      user: drdrill
-//	      password_env: DRDRILL_AWS_DB_PASSWORD   # must be set (may be empty)
+//	      password_env: DRDRILL_AWS_DB_PASSWORD   # must be set (may be empty); or
+//	      password_file: aws-db.pw                # 0600 (0400), its first line the password
+//	      exec: sudo                              # direct | sudo: commands may run there
 //	      tls: {ca: ca.pem, cert: c.pem, key: k.pem, server_name: db-aws}  # address only
 //	  onprem:
 //	    role: replica
@@ -61,15 +66,24 @@
 // they are on the endpoint's host and are not looked at here. Local files
 // (known_hosts, identity_file, tls) must exist; ~ is the home directory and
 // a relative path is relative to the target file's directory. Passwords
-// are read from the environment at Load and kept out of every String, %v
-// and error; File.Secrets and Target.Secrets give them to the redactor.
+// are read from the environment or from a password_file that only its
+// owner can read (group or other bits: refused) at Load, and kept out of
+// every String, %v and error; File.Secrets and Target.Secrets give them
+// to the redactor.
 //
 // # The target
 //
 // Open connects through the hosts a HostResolver gives and returns a
 // target.Target whose tunnel expectations (traffic selectors) are read live
 // from each gateway's loaded connection. It implements target.HostExec only
-// when some gateway has exec set (Exec refuses the others), and
-// target.GatewayRestarter only when both gateways have commands; Base gets
-// the *Target back.
+// when some gateway or database host has exec set (Exec refuses the
+// others), and target.GatewayRestarter only when both gateways have
+// commands; Base gets the *Target back. It is a target.Freezer that can
+// freeze a database whose host has exec: the daemon found by its
+// @@pid_file is stopped (SIGSTOP) behind a watchdog started on that host in
+// its own session, which continues it after max_fault even when drdrill is
+// killed; Thaw (in this process, or drdrill recover, which finds the pid in
+// the watchdog's arguments) kills the watchdog and continues the daemon.
+// It hands out replication: as target.ReplicationAccounter, and each
+// database's user and password as target.DBLoginer.
 package targetfile
