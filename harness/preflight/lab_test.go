@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,18 +185,37 @@ func TestCheckLabLeastPrivilege(t *testing.T) {
 	}
 	r := check()
 	require.True(t, r.OK(), "%v", r.Problems())
+	// Everything but the administrator's grant the site-loss drills need.
+	admin := []string{"ALL PRIVILEGES on *.* at aws", "GRANT OPTION on *.* at aws", "ALL PRIVILEGES on *.* at onprem", "GRANT OPTION on *.* at onprem"}
 	for _, p := range r.Privileges {
-		assert.True(t, p.Have, "%s on %s at %s", p.Privilege, p.On, p.Site)
+		assert.Equal(t, !slices.Equal(p.Drills, siteLossDrills), p.Have, "%s on %s at %s", p.Privilege, p.On, p.Site)
 	}
 	for _, d := range r.Drills {
+		if slices.Contains(siteLossDrills, d.Name) {
+			assert.False(t, d.Runnable, d.Name)
+			assert.Equal(t, admin, d.MissingPrivileges, d.Name)
+			continue
+		}
 		assert.True(t, runnableHere(d), "%s: %+v", d.Name, d)
 	}
 	assert.Equal(t, "drdrill@localhost", r.Sites[0].DB.Account)
+	// The commented-out grant makes them runnable.
+	last := GrantStatements(replica.MariaDB, "drdrill@localhost", labWorkload)
+	_, grant, _ := strings.Cut(last[len(last)-1], ": ")
+	execPrimary(t, info, grant)
+	for _, d := range check().Drills {
+		assert.True(t, runnableHere(d), "%s with the admin grant: %+v", d.Name, d)
+	}
+	execPrimary(t, info, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'drdrill'@'localhost'")
+	execPrimary(t, info, GrantStatements(replica.MariaDB, "drdrill@localhost", labWorkload)[:2]...)
 
 	execPrimary(t, info, "REVOKE REPLICATION SLAVE ADMIN ON *.* FROM 'drdrill'@'localhost'")
 	r = check()
 	require.True(t, r.OK(), "a drill-specific privilege is not a health problem: %v", r.Problems())
 	for _, d := range r.Drills {
+		if slices.Contains(siteLossDrills, d.Name) {
+			continue
+		}
 		if d.Name == stuckDrill {
 			assert.False(t, d.Runnable)
 			assert.Equal(t, []string{"REPLICATION SLAVE ADMIN on *.* at onprem"}, d.MissingPrivileges)

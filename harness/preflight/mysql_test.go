@@ -84,6 +84,7 @@ var (
 	plainDrill = harness.Scenario{Name: "vpn-outage"}
 	execDrill  = harness.Scenario{Name: "wan-blackhole", Needs: []target.Capability{target.CapExec}}
 	stuck      = harness.Scenario{Name: stuckDrill}
+	siteLoss   = harness.Scenario{Name: "site-loss"}
 )
 
 // A MySQL 8 target as preflight sees it: privileges by MySQL's names, the
@@ -93,7 +94,7 @@ func TestCheckMySQL8(t *testing.T) {
 	pv := varsFile(t, "vars_mysql84_primary.txt") // binlog_expire_logs_seconds=3600
 	pv["gtid_purged"] = uuidA + ":1-3"            // the replica has applied 1-23: it can resume
 	ft, ps, rs := mysqlTarget(t, pv, "grants_mysql84_monitor.txt")
-	o := Options{MaxFault: 30 * time.Minute, Scenarios: []harness.Scenario{plainDrill, execDrill, stuck}, Workload: Workload{Database: "drdrill", Table: "ping"}}
+	o := Options{MaxFault: 30 * time.Minute, Scenarios: []harness.Scenario{plainDrill, execDrill, stuck, siteLoss}, Workload: Workload{Database: "drdrill", Table: "ping"}}
 	r := Check(context.Background(), ft, o)
 	t.Log("\n" + printed(r))
 
@@ -133,6 +134,7 @@ func TestCheckMySQL8(t *testing.T) {
 	assert.True(t, drills["vpn-outage"].Runnable)
 	assert.Equal(t, []target.Capability{target.CapExec}, drills["wan-blackhole"].MissingCapabilities)
 	assert.Equal(t, []string{"REPLICATION_SLAVE_ADMIN on *.* at onprem"}, drills[stuckDrill].MissingPrivileges)
+	assert.Equal(t, []string{"aws db is mysql: " + siteLossBlocked, "onprem db is mysql: " + siteLossBlocked}, drills["site-loss"].Blocked)
 	assert.Contains(t, strings.Join(r.Warnings(), "\n"), "onprem db: drmon@10.% lacks SELECT on `performance_schema`.`replication_connection_configuration`")
 
 	for _, srv := range []*fakesql.Server{ps, rs} {

@@ -499,6 +499,13 @@ func (c *checker) drills() {
 			}
 			d.MissingPrivileges = append(d.MissingPrivileges, m)
 		}
+		if slices.Contains(siteLossDrills, sc.Name) {
+			for _, s := range c.r.Sites {
+				if s.DB.Server != nil && replica.Flavor(s.DB.Flavor) != replica.MariaDB {
+					d.Blocked = append(d.Blocked, fmt.Sprintf("%s db is %s: %s", s.Name, s.DB.Flavor, siteLossBlocked))
+				}
+			}
+		}
 		if w := c.r.Windows.OutageEvidenceMS; c.o.MaxFault > 0 && w > c.o.MaxFault.Milliseconds() {
 			d.Blocked = append(d.Blocked, fmt.Sprintf("max_fault %s < outage evidence window %s", c.o.MaxFault, time.Duration(w)*time.Millisecond))
 		}

@@ -28,6 +28,9 @@ type need struct {
 	// without it (a missing one is a warning).
 	drills   []string
 	optional bool
+	// admin: an administrator's privilege a few drills need; GrantStatements
+	// prints it apart (commented out), not in the least-privilege grants.
+	admin bool
 }
 
 func (n need) level() string {
@@ -44,6 +47,17 @@ func (n need) level() string {
 // REPLICATION SOURCE) and restarts its threads: the one drill that needs
 // the replication admin privilege.
 const stuckDrill = "replica-stuck-connecting"
+
+// siteLossBlocked is why the site-loss drills cannot run on a MySQL
+// server: they read the lost writes with mariadb-binlog and rebuild with
+// mariadb-dump, MariaDB's binary log format and tools.
+const siteLossBlocked = "MariaDB only: lost writes are read with mariadb-binlog and the rebuild uses mariadb-dump"
+
+// siteLossDrills promote the replica, rebuild the returned primary from it
+// (read_only, RESET MASTER, gtid_slave_pos, CHANGE MASTER, a temporary dump
+// account granted what it needs) and switch back: on both sites they need
+// an administrator's account.
+var siteLossDrills = []string{"site-loss", "site-loss-rate-limited"}
 
 // needs lists what each site's account needs on flavor f. create: the
 // workload table is absent and drills would create it (dbToo: its database
@@ -72,6 +86,14 @@ func needs(f replica.Flavor, w Workload, create, dbToo bool) []need {
 		need{role: target.RolePrimary, priv: "INSERT", db: w.Database, table: w.Table, why: "write drdrill's own rows"},
 		need{role: target.RoleReplica, priv: "SELECT", db: w.Database, table: w.Table, why: "compare the replica's copy with the ledger"},
 	)
+	for _, role := range []string{target.RolePrimary, target.RoleReplica} {
+		if f != replica.MariaDB {
+			break // site-loss is MariaDB only (SiteLossBlocked)
+		}
+		out = append(out,
+			need{role: role, priv: replica.PrivAll, why: "promote, rebuild and re-point replication (read_only, RESET MASTER, CHANGE MASTER, CREATE USER)", drills: siteLossDrills, admin: true},
+			need{role: role, priv: "GRANT OPTION", why: "grant the rebuild's temporary dump account", drills: siteLossDrills, admin: true})
+	}
 	switch {
 	case create && dbToo:
 		out = append(out, need{role: target.RolePrimary, priv: "CREATE", db: w.Database, why: "create the database and table " + w.String() + " (absent)"})
@@ -84,7 +106,9 @@ func needs(f replica.Flavor, w Workload, create, dbToo bool) []need {
 // GrantStatements are the GRANT statements that give user (a name, or
 // name@host; host defaults to %) every privilege drills and preflight need
 // on a server of flavor f, with w drdrill's own table. Run them where the
-// account lives; on the primary they replicate to the replica.
+// account lives; on the primary they replicate to the replica. The last
+// line is a comment: the administrator's grant only the site-loss drills
+// need, for whoever runs them.
 func GrantStatements(f replica.Flavor, user string, w Workload) []string {
 	name, host, ok := strings.Cut(user, "@")
 	if !ok || host == "" {
@@ -97,6 +121,7 @@ func GrantStatements(f replica.Flavor, user string, w Workload) []string {
 	var stmts []string
 	for _, n := range needs(f, w, true, true) {
 		switch {
+		case n.admin:
 		case n.db == "" && !seen[n.priv]:
 			global = append(global, n.priv)
 			seen[n.priv] = true
@@ -107,5 +132,10 @@ func GrantStatements(f replica.Flavor, user string, w Workload) []string {
 	out := []string{fmt.Sprintf("GRANT %s ON *.* TO %s;", strings.Join(global, ", "), account)}
 	out = append(out, stmts...)
 	// Database level: CREATE there also allows CREATE DATABASE of that name.
-	return append(out, fmt.Sprintf("GRANT SELECT, INSERT, CREATE ON %s.* TO %s;", replica.QuoteIdent(w.Database), account))
+	out = append(out, fmt.Sprintf("GRANT SELECT, INSERT, CREATE ON %s.* TO %s;", replica.QuoteIdent(w.Database), account))
+	if f != replica.MariaDB {
+		return out
+	}
+	return append(out, fmt.Sprintf("-- only for %s, on both servers: GRANT ALL PRIVILEGES ON *.* TO %s WITH GRANT OPTION;",
+		strings.Join(siteLossDrills, " and "), account))
 }

@@ -521,6 +521,9 @@ func (g *Grants) Has(priv, db, table string) bool {
 		db, table = "", ""
 	}
 	holds := func(gr Grant) bool {
+		if want == "GRANT OPTION" && gr.GrantOption {
+			return true
+		}
 		for _, p := range gr.Privileges {
 			if g.covers(p, want) {
 				return true
