@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,7 +174,8 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 
 // kill -9 of drdrill run before, during and after its fault, then drdrill
 // recover: the tunnel and replication are back (exit 0), and a second
-// recover finds nothing open.
+// recover finds nothing open. site-loss is killed with the primary's
+// database frozen: recover, through the target file over ssh, thaws it.
 func TestRecoverAfterKill9(t *testing.T) {
 	requireLab(t)
 	bin := buildDrdrill(t)
@@ -186,21 +189,34 @@ func TestRecoverAfterKill9(t *testing.T) {
 	_, file, _ := runCLI("lab", "target", "--lab", dir, "--via", "ssh")
 	tf := filepath.Join(t.TempDir(), "lab.yaml")
 	os.WriteFile(tf, []byte(file), 0o600)
+	var dbPID int
+	for _, p := range info.Resources.Processes {
+		if p.Name == "aws-db/mariadbd" {
+			dbPID = p.PID
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		killAt string   // a line in the journal that must be there first ("" : at once)
 		target []string // how run and recover name the target
+		drill  string   // default wan-blackhole
+		frozen bool     // kill once the primary's database is frozen too
 	}{
-		{"before the fault", "", []string{"--lab", dir}},
-		{"during the fault", `"event":"inject"`, []string{"--lab", dir}},
-		{"after the fault", `"event":"recovered"`, []string{"--lab", dir}},
+		{"before the fault", "", []string{"--lab", dir}, "", false},
+		{"during the fault", `"event":"inject"`, []string{"--lab", dir}, "", false},
+		{"after the fault", `"event":"recovered"`, []string{"--lab", dir}, "", false},
 		// Through the target file over ssh: recover finds the journal by
 		// the file's name alone (no --state).
-		{"during the fault via ssh", `"event":"inject"`, []string{"--target", tf}},
+		{"during the fault via ssh", `"event":"inject"`, []string{"--target", tf}, "", false},
+		{"site-loss frozen via ssh", `"fault":"site-loss"`, []string{"--target", tf}, "site-loss", true},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
 			journalFile := filepath.Join(dir, "journal.jsonl")
-			args := []string{"run", "wan-blackhole", "--report", t.TempDir()}
+			drill := "wan-blackhole"
+			if tc.drill != "" {
+				drill = tc.drill
+			}
+			args := []string{"run", drill, "--report", t.TempDir()}
 			if tc.target[0] == "--target" {
 				journalFile = filepath.Join(os.Getenv("XDG_STATE_HOME"), "drdrill", "lab-"+info.ID, "journal.jsonl")
 				args = append(args, "--yes")
@@ -215,6 +231,12 @@ func TestRecoverAfterKill9(t *testing.T) {
 					b, _ := os.ReadFile(journalFile)
 					return strings.Count(string(b), tc.killAt) > strings.Count(string(before), tc.killAt), "", nil
 				})
+				if err == nil && tc.frozen {
+					err = poll.Until(context.Background(), "aws-db's mariadbd to be stopped", 5*time.Millisecond, 30*time.Second, func(context.Context) (bool, string, error) {
+						s := procState(dbPID)
+						return s == 'T', "state " + string(s), nil
+					})
+				}
 				if err != nil {
 					cmd.Process.Kill()
 					cmd.Wait()
@@ -230,6 +252,9 @@ func TestRecoverAfterKill9(t *testing.T) {
 			}
 			if tc.killAt == `"event":"inject"` && !strings.Contains(out, "undone: wan-blackhole") {
 				t.Fatalf("recover undid nothing after a kill during the fault:\n%s", out)
+			}
+			if tc.frozen && (!strings.Contains(out, "undone: site-loss") || procState(dbPID) == 'T') {
+				t.Fatalf("recover after a kill with the database frozen: mariadbd state %q\n%s", procState(dbPID), out)
 			}
 			t.Logf("recover took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
 			if code, out, _ := runCLI(append([]string{"recover"}, tc.target...)...); code != exitPass || !strings.Contains(out, "no fault was open") {
@@ -297,4 +322,13 @@ func fileLacks(needs []target.Capability) []target.Capability {
 		}
 	}
 	return out
+}
+
+// procState is the state letter of a pid (0 when gone).
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && i+2 < len(b) {
+		return b[i+2]
+	}
+	return 0
 }
