@@ -303,7 +303,7 @@ func netnsHosts(_ context.Context, via, _ string) (transport.Host, error) {
 }
 
 // openLabFile opens the lab's own target file (lab target --via local).
-func openLabFile(t *testing.T, ctx context.Context, info *lab.Info) target.Target {
+func openLabFile(t *testing.T, ctx context.Context, info *lab.Info, opts ...targetfile.OpenOption) target.Target {
 	t.Helper()
 	b, err := lab.TargetFile(info, lab.TargetFileOptions{})
 	if err != nil {
@@ -315,7 +315,7 @@ func openLabFile(t *testing.T, ctx context.Context, info *lab.Info) target.Targe
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := targetfile.Open(ctx, f, netnsHosts)
+	tg, err := targetfile.Open(ctx, f, netnsHosts, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,18 +390,7 @@ func TestFreezeThroughTheLabFile(t *testing.T) {
 	}
 	// Another process (drdrill recover): nothing remembered, the database
 	// does not answer; opening the target thaws what the watchdog guards.
-	b, _ := lab.TargetFile(info, lab.TargetFileOptions{})
-	p := filepath.Join(t.TempDir(), "recover.yaml")
-	os.WriteFile(p, b, 0o600)
-	f, err := targetfile.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := targetfile.Open(ctx, f, netnsHosts, targetfile.Recovering())
-	if err != nil {
-		t.Fatalf("open to recover, the database frozen: %v", err)
-	}
-	defer rt.Close()
+	rt := openLabFile(t, ctx, info, targetfile.Recovering())
 	if s := procState(pid); s == 'T' {
 		t.Fatalf("mariadbd still stopped after Thaw from another target")
 	}
@@ -436,7 +425,7 @@ func TestFreezeThroughTheLabFile(t *testing.T) {
 	if err := fz.Freeze(ctx, target.Host{Site: "aws", Kind: target.GatewayHost}, 0); err == nil || !strings.Contains(err.Error(), "not a database host") {
 		t.Errorf("freeze of a gateway host: %v", err)
 	}
-	f, err = targetfile.Load(labFile(t, info, ""))
+	f, err := targetfile.Load(labFile(t, info, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,8 @@ func BenchmarkConnect(b *testing.B) {
 // BenchmarkExec is one command in a new session on a live connection (sh
 // -c true: the remote shell's start-up is part of it).
 func BenchmarkExec(b *testing.B) {
-	s := newServer(b)
-	p := newPool(b, s.options(b))
 	ctx := context.Background()
-	h, err := p.Host(ctx, "ssh://target")
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := targetHost(b, ctx)
 	for b.Loop() {
 		if _, err := h.Exec(ctx, []string{"true"}, false); err != nil {
 			b.Fatal(err)
@@ -45,13 +40,8 @@ func BenchmarkExec(b *testing.B) {
 // one line there and back on an open one.
 func BenchmarkDialUnix(b *testing.B) {
 	sock := echoServer(b)
-	s := newServer(b)
-	p := newPool(b, s.options(b))
 	ctx := context.Background()
-	h, err := p.Host(ctx, "ssh://target")
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := targetHost(b, ctx)
 	for b.Loop() {
 		c, err := h.Dial(ctx, "unix", sock)
 		if err != nil {
@@ -63,13 +53,8 @@ func BenchmarkDialUnix(b *testing.B) {
 
 func BenchmarkRoundTrip(b *testing.B) {
 	sock := echoServer(b)
-	s := newServer(b)
-	p := newPool(b, s.options(b))
 	ctx := context.Background()
-	h, err := p.Host(ctx, "ssh://target")
-	if err != nil {
-		b.Fatal(err)
-	}
+	h := targetHost(b, ctx)
 	c, err := h.Dial(ctx, "unix", sock)
 	if err != nil {
 		b.Fatal(err)

@@ -48,13 +48,8 @@ func sshdPID(t *testing.T, h transport.Host) int {
 }
 
 func TestExec(t *testing.T) {
-	s := newServer(t)
-	p := newPool(t, s.options(t))
 	ctx := ctxT(t)
-	h, err := p.Host(ctx, "ssh://target")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := targetHost(t, ctx)
 	if h.Name() != "ssh://target" {
 		t.Errorf("Name = %q", h.Name())
 	}
@@ -102,13 +97,8 @@ func TestExec(t *testing.T) {
 // ExecInput's stdin reaches the command (with sudo too); nil is an empty
 // stdin; a command that leaves it unread has still run.
 func TestExecInput(t *testing.T) {
-	s := newServer(t)
-	p := newPool(t, s.options(t))
 	ctx := ctxT(t)
-	h, err := p.Host(ctx, "ssh://target")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := targetHost(t, ctx)
 	in := []byte("[client]\npassword = \"pa'ss\"\n")
 	for _, sudo := range []bool{false, true} {
 		out, err := h.ExecInput(ctx, []string{"cat"}, sudo, in)
@@ -532,13 +522,8 @@ func TestProxyCommandTemplate(t *testing.T) {
 // A unix socket whose listen backlog is full (charon's VICI socket has a
 // backlog of 3) refuses a connect at once (EAGAIN); Dial tries again.
 func TestDialUnixBacklogFull(t *testing.T) {
-	s := newServer(t)
-	p := newPool(t, s.options(t))
 	ctx := ctxT(t)
-	h, err := p.Host(ctx, "ssh://target")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := targetHost(t, ctx)
 	path := filepath.Join(t.TempDir(), "full.sock")
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -599,13 +584,8 @@ func TestDialUnixBacklogFull(t *testing.T) {
 // A conn whose far end went away fails like a socket: EOF on read, EPIPE
 // on write; after our own Close, net.ErrClosed.
 func TestDialConnErrors(t *testing.T) {
-	s := newServer(t)
-	p := newPool(t, s.options(t))
 	ctx := ctxT(t)
-	h, err := p.Host(ctx, "ssh://target")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := targetHost(t, ctx)
 	c, err := h.Dial(ctx, "unix", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -627,4 +607,15 @@ func TestDialConnErrors(t *testing.T) {
 	if err := c.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("deadline after Close: %v, want net.ErrClosed", err)
 	}
+}
+
+// targetHost is ssh://target on a fresh test sshd.
+func targetHost(tb testing.TB, ctx context.Context) transport.Host {
+	tb.Helper()
+	s := newServer(tb)
+	h, err := newPool(tb, s.options(tb)).Host(ctx, "ssh://target")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
