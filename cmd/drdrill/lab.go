@@ -46,6 +46,7 @@ type labOptions struct {
 	backend  string
 	json     bool
 	failover bool
+	tls      bool
 }
 
 func newLabCmd(stderr io.Writer) *cobra.Command {
@@ -111,6 +112,7 @@ as text or (--json) as a JSON document.`,
 	// but shows only the ones it uses.
 	addLabFlags(upCmd, &up, "json")
 	upCmd.Flags().BoolVar(&up.failover, "failover", false, "add the failover drills' hosts: a second AWS instance (the cluster's reader), its DNS, two app hosts (netns only)")
+	upCmd.Flags().BoolVar(&up.tls, "tls", false, "give the databases TLS certificates from a CA made for the lab; lab target --via ssh then reaches them by address with tls: (netns only)")
 	addLabFlags(downCmd, &down, "backend", "json")
 	addLabFlags(statusCmd, &status, "backend")
 	c.AddCommand(upCmd, downCmd, statusCmd, newLabTargetCmd(), newLabGatewayCmd())
@@ -137,8 +139,11 @@ func labUp(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 	if o.failover && b.Name() != "netns" {
 		return usageErrorf("lab up: --failover: the failover lab runs on the netns backend only; got --backend %s", b.Name())
 	}
+	if o.tls && b.Name() != "netns" {
+		return usageErrorf("lab up: --tls: the netns backend only; got --backend %s", b.Name())
+	}
 	start := time.Now()
-	info, err := lab.Up(ctx, lab.Options{Dir: o.dir, Backend: b, Log: newLogger(stderr), Failover: o.failover})
+	info, err := lab.Up(ctx, lab.Options{Dir: o.dir, Backend: b, Log: newLogger(stderr), Failover: o.failover, TLS: o.tls})
 	if err != nil {
 		return err
 	}

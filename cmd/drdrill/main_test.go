@@ -114,7 +114,7 @@ func TestHelpExitsZeroWithTheFlags(t *testing.T) {
 		{[]string{"preflight"}, []string{"--target", "--lab", "--json", "--print-grants"}},
 		{[]string{"list"}, []string{"--help"}},
 		{[]string{"run"}, []string{"--target", "--lab", "--report", "--keep-lab", "--backend", "--all", "--count", "--parallel", "--metrics-file"}},
-		{[]string{"lab", "up"}, []string{"--failover"}},
+		{[]string{"lab", "up"}, []string{"--failover", "--tls"}},
 		{[]string{"report"}, []string{"--help"}},
 		{[]string{"report", "compare"}, []string{"--tolerance", "--min-ms", "--json"}},
 		{[]string{"plan"}, []string{"--target", "--lab"}},

@@ -117,6 +117,7 @@ func TestSuiteBadInputExitsTwo(t *testing.T) {
 		{[]string{"run", "--all", "--metrics-file", "/no/such/dir/x.prom"}, "--metrics-file /no/such/dir/x.prom: cannot write in /no/such/dir"},
 		{[]string{"run", "vpn-outage", "--metrics-file", aDir}, "--metrics-file " + aDir + ": a directory, not a file"},
 		{[]string{"lab", "up", "--failover", "--backend", "docker"}, "lab up: --failover: the failover lab runs on the netns backend only"},
+		{[]string{"lab", "up", "--tls", "--backend", "docker"}, "lab up: --tls: the netns backend only; got --backend docker"},
 	} {
 		labDir := filepath.Join(t.TempDir(), "lab")
 		rep := filepath.Join(t.TempDir(), "rep")

@@ -74,7 +74,9 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 	t.Setenv("DRDRILL_BIN", buildDrdrill(t))
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() { lab.Down(context.Background(), dir, backends()) })
-	if _, err := lab.Up(context.Background(), lab.Options{Dir: dir}); err != nil {
+	// Over ssh the databases are reached by address with TLS, as real
+	// targets' often are (a TLS lab: lab up --tls).
+	if _, err := lab.Up(context.Background(), lab.Options{Dir: dir, TLS: via == "ssh"}); err != nil {
 		t.Fatal(err)
 	}
 	code, file, stderr := runCLI("lab", "target", "--lab", dir, "--via", via)
@@ -110,9 +112,15 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 		os.WriteFile(p, []byte(strings.Replace(file, from, to, 1)), 0o600)
 		return p
 	}
+	nopw := func() string {
+		if via == "ssh" { // the databases' TLS account has a password file
+			return bad("nopw", fmt.Sprintf("password_file: %q", filepath.Join(dir, lab.TLSPasswordFile)), "password_env: DRDRILL_TEST_UNSET_PW")
+		}
+		return bad("nopw", "user: root", "user: root\n      password_env: DRDRILL_TEST_UNSET_PW")
+	}
 	refusals := []struct{ file, want string }{
 		{bad("typo", "connection: onprem-aws", "conection: onprem-aws"), `unknown key "conection"`},
-		{bad("nopw", "user: root", "user: root\n      password_env: DRDRILL_TEST_UNSET_PW"), "DRDRILL_TEST_UNSET_PW is not set"},
+		{nopw(), "DRDRILL_TEST_UNSET_PW is not set"},
 	}
 	if via == "ssh" {
 		kh := filepath.Join(dir, "ssh", "known_hosts")
@@ -129,7 +137,9 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 		os.WriteFile(changed, []byte(hosts+" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3Zy1bX0dmYfE6Zd4xUQ9rJcP3Jf5tWqYbK2vM8nR1s\n"), 0o600)
 		refusals = append(refusals,
 			struct{ file, want string }{bad("unknown-host", kh, empty), "aws-gw"},
-			struct{ file, want string }{bad("changed-key", kh, changed), "SHA256:"})
+			struct{ file, want string }{bad("changed-key", kh, changed), "SHA256:"},
+			// A certificate that is not the server's name.
+			struct{ file, want string }{bad("tls-name", "server_name: aws-db.lab", "server_name: other-db.lab"), "x509: certificate is valid for aws-db.lab"})
 	}
 	for _, r := range refusals {
 		code, out, stderr := runCLI("run", "vpn-outage", "--target", r.file, "--yes", "--report", t.TempDir())
@@ -145,6 +155,9 @@ func testDrillsThroughTargetFile(t *testing.T, via string) {
 	code, out, stderr := runCLI("preflight", "--target", tf)
 	if code != exitPass || !strings.Contains(out, ": OK") || strings.Contains(out, "cannot run") {
 		t.Fatalf("preflight: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if tls := strings.Count(out, lab.TLSUser+"@% over TLSv1."); via == "ssh" && tls != 2 {
+		t.Fatalf("preflight over ssh: want both databases over TLS:\n%s", out)
 	}
 	if after := labState(t, dir); after != before {
 		t.Fatalf("preflight changed the lab:\n%s\n%s", before, after)

@@ -132,6 +132,11 @@ func configure(ctx context.Context, info *Info, sec *Secrets) error {
 	if err := workload.ApplySchema(ctx, primary.DB()); err != nil {
 		return &HostError{Host: "aws-db", Err: fmt.Errorf("schema: %w", err), Log: logOf(SiteAWS, "mysqld.log")}
 	}
+	if info.TLS != nil { // replicated to onprem-db like the schema
+		if err := primary.CreateAdminUser(ctx, info.TLS.User, sec.TLSPassword); err != nil {
+			return &HostError{Host: "aws-db", Err: err, Log: logOf(SiteAWS, "mysqld.log")}
+		}
+	}
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, err := replica.WaitIO(wctx, rep, 10*time.Millisecond, replica.IOYes); err != nil {

@@ -28,6 +28,11 @@ type Options struct {
 	// Failover adds the failover drills' hosts (aws-db2, aws-dns, aws-app,
 	// peer-app; see failover.go). netns backend only.
 	Failover bool
+	// TLS gives the databases a certificate from a CA made for the lab
+	// (DIR/tls) and an administrator account for TCP (TLSUser, password in
+	// DIR/tls.password), so that the lab's target file over ssh reaches
+	// them by address with tls:. netns backend only.
+	TLS bool
 }
 
 // preflighter is the optional ability of a backend to check its own
@@ -135,6 +140,17 @@ func Up(ctx context.Context, opts Options) (info *Info, err error) {
 	sec, err := newSecrets(dir)
 	if err != nil {
 		return nil, err
+	}
+	if opts.TLS {
+		if b.Name() != "netns" {
+			return nil, inputErrorf("--tls: the netns backend only")
+		}
+		if err := makeTLS(info); err != nil {
+			return nil, fmt.Errorf("lab up: tls: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, TLSPasswordFile), []byte(sec.TLSPassword+"\n"), 0o600); err != nil {
+			return nil, err
+		}
 	}
 	if b.Name() == "netns" {
 		if err := useTmpfsData(info, rec); err != nil {
@@ -284,6 +300,7 @@ type Secrets struct {
 	ReplPassword string `json:"repl_password"`
 	AppUser      string `json:"app_user,omitempty"`
 	AppPassword  string `json:"app_password,omitempty"`
+	TLSPassword  string `json:"tls_password,omitempty"` // TLSUser's (Options.TLS)
 }
 
 const secretsFile = "secrets.json"
@@ -298,7 +315,7 @@ func newSecrets(dir string) (*Secrets, error) {
 		rand.Read(b)
 		return hex.EncodeToString(b)
 	}
-	s := &Secrets{PSK: rnd(), ReplUser: "drdrill_repl", ReplPassword: rnd(), AppUser: AppUser, AppPassword: rnd()}
+	s := &Secrets{PSK: rnd(), ReplUser: "drdrill_repl", ReplPassword: rnd(), AppUser: AppUser, AppPassword: rnd(), TLSPassword: rnd()}
 	b, _ := json.Marshal(s)
 	if err := os.WriteFile(filepath.Join(dir, ReplPasswordFile), []byte(s.ReplPassword+"\n"), 0o600); err != nil {
 		return nil, err
@@ -324,6 +341,9 @@ func (s *Secrets) Values() []string {
 	out := []string{s.PSK, s.ReplPassword}
 	if s.AppPassword != "" {
 		out = append(out, s.AppPassword)
+	}
+	if s.TLSPassword != "" {
+		out = append(out, s.TLSPassword)
 	}
 	return out
 }

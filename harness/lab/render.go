@@ -24,6 +24,7 @@ type charonParams struct {
 type mycnfParams struct {
 	LabID, Site, Dir, DataDir, Role, Addr, InnoDB string
 	ServerID                                      int
+	TLSCA, TLSCert, TLSKey                        string // "": no TLS
 }
 
 // Lab IKE retransmission: 0.5 s, then x1.4, 3 tries: a dead peer is given up
@@ -56,7 +57,9 @@ func renderSite(info *Info, site string) error {
 	if err != nil {
 		return err
 	}
-	my, err := render("my.cnf.tmpl", mycnfParams{LabID: info.ID, Site: site, Dir: dir, DataDir: s.DB.DataDir, Role: s.DB.Role, Addr: s.DB.Addr, ServerID: s.DB.ServerID, InnoDB: innodbSettings})
+	p := mycnfParams{LabID: info.ID, Site: site, Dir: dir, DataDir: s.DB.DataDir, Role: s.DB.Role, Addr: s.DB.Addr, ServerID: s.DB.ServerID, InnoDB: innodbSettings}
+	p.TLSCA, p.TLSCert, p.TLSKey = tlsFiles(info, site)
+	my, err := render("my.cnf.tmpl", p)
 	if err != nil {
 		return err
 	}

@@ -47,10 +47,13 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 		Name, Role, VICI, Socket, Connection, StartAction string
 		Keyingtries                                       int
 		GW, DB                                            host
+		// TLS: the database by address over TLS (a TLS lab, via ssh).
+		DBAddr, ServerName string
 	}
 	data := struct {
 		Commands, DBExec                                         bool
 		ReplUser, ReplPasswordFile                               string
+		TLSUser, TLSPasswordFile, TLSCA                          string
 		ID, Dir, Drdrill, Via, RetransmitTimeout, RetransmitBase string
 		RetransmitTries                                          int
 		SSH                                                      *SSHAccess
@@ -63,6 +66,11 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 		// A container's mariadbd is its PID 1, which ignores the SIGSTOP
 		// of a freeze: the docker lab's db hosts allow no commands.
 		DBExec: info.Backend == "netns"}
+	if o.Via == ViaSSH && info.TLS != nil {
+		// Over ssh the databases are reached by address, as a real
+		// target's often are: TCP from the db host itself, with TLS.
+		data.TLSUser, data.TLSPasswordFile, data.TLSCA = info.TLS.User, filepath.Join(info.Dir, TLSPasswordFile), info.TLS.CA
+	}
 	if sec, err := LoadSecrets(info.Dir); err == nil && sec.ReplUser != "" {
 		if _, err := os.Stat(filepath.Join(info.Dir, ReplPasswordFile)); err == nil {
 			data.ReplUser, data.ReplPasswordFile = sec.ReplUser, filepath.Join(info.Dir, ReplPasswordFile)
@@ -78,6 +86,9 @@ func TargetFile(info *Info, o TargetFileOptions) ([]byte, error) {
 			StartAction: cc.Children[0].StartAction, Keyingtries: cc.Keyingtries}
 		if st.StartAction == "" {
 			st.StartAction = "none"
+		}
+		if o.Via == ViaSSH && info.TLS != nil {
+			st.DBAddr, st.ServerName = is.DB.Addr+":3306", TLSServerName(s)
 		}
 		for _, h := range []struct {
 			dst  *host
@@ -147,8 +158,15 @@ sites:
 {{- if .DB.ProxyCommand}}
       ssh: {proxy_command: {{printf "%q" .DB.ProxyCommand}}}
 {{- end}}
+{{- if .DBAddr}}
+      address: {{.DBAddr}}
+      user: {{$.TLSUser}}
+      password_file: {{printf "%q" $.TLSPasswordFile}}
+      tls: {ca: {{printf "%q" $.TLSCA}}, server_name: {{.ServerName}}}
+{{- else}}
       socket: {{.Socket}}
       user: root
+{{- end}}
 {{- if $.DBExec}}
       exec: direct
 {{- end}}

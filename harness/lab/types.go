@@ -43,6 +43,9 @@ type Info struct {
 	// Failover is the failover drills' extension (Options.Failover); nil on
 	// a four-host lab.
 	Failover *FailoverInfo `json:"failover,omitempty"`
+	// TLS: the databases take TLS on their addresses too (Options.TLS);
+	// nil: not.
+	TLS *TLSInfo `json:"tls,omitempty"`
 }
 
 // Site is one side of the VPN: a gateway and a database behind it.

@@ -45,6 +45,8 @@ func mysqlTarget(t *testing.T, primaryVars map[string]string, replicaGrants stri
 			return fakesql.Result{Cols: []string{"Log_name", "File_size", "Encrypted"}, Rows: [][]any{{"binlog.000002", "157", "No"}}}
 		case q == "SELECT @@GLOBAL.gtid_purged":
 			return fakesql.One("v", primaryVars["gtid_purged"])
+		case strings.HasPrefix(q, "SHOW SESSION STATUS"): // reached over TCP with TLS
+			return fakesql.Result{Cols: []string{"Variable_name", "Value"}, Rows: [][]any{{"Ssl_cipher", "TLS_AES_256_GCM_SHA384"}, {"Ssl_version", "TLSv1.3"}}}
 		}
 		return fakesql.Result{}
 	})
@@ -63,6 +65,8 @@ func mysqlTarget(t *testing.T, primaryVars map[string]string, replicaGrants stri
 			return statusResult(t, "mysql8_yes.txt")
 		case q == "SELECT @@GLOBAL.replica_net_timeout":
 			return fakesql.One("v", "30")
+		case strings.HasPrefix(q, "SHOW SESSION STATUS"): // a unix socket: no TLS
+			return fakesql.Result{Cols: []string{"Variable_name", "Value"}, Rows: [][]any{{"Ssl_cipher", ""}, {"Ssl_version", ""}}}
 		case strings.Contains(q, "performance_schema.replication_connection_configuration"):
 			return fakesql.Result{Cols: []string{"a", "b", "c"}, Rows: [][]any{{"10", "86400", "15.000"}}}
 		}
@@ -134,6 +138,9 @@ func TestCheckMySQL8(t *testing.T) {
 	assert.True(t, drills["vpn-outage"].Runnable)
 	assert.Equal(t, []target.Capability{target.CapExec}, drills["wan-blackhole"].MissingCapabilities)
 	assert.Equal(t, []string{"REPLICATION_SLAVE_ADMIN on *.* at onprem"}, drills[stuckDrill].MissingPrivileges)
+	assert.Equal(t, "TLSv1.3 TLS_AES_256_GCM_SHA384", r.Sites[0].DB.TLS)
+	assert.Empty(t, r.Sites[1].DB.TLS)
+	assert.Contains(t, printed(r), "root@localhost over TLSv1.3 TLS_AES_256_GCM_SHA384")
 	assert.Equal(t, []string{"aws db is mysql: " + siteLossBlocked, "onprem db is mysql: " + siteLossBlocked}, drills["site-loss"].Blocked)
 	assert.Contains(t, strings.Join(r.Warnings(), "\n"), "onprem db: drmon@10.% lacks SELECT on `performance_schema`.`replication_connection_configuration`")
 

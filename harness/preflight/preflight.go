@@ -212,6 +212,14 @@ func (c *checker) db(ctx context.Context, s *target.Site, d *DB) {
 		})
 	}
 	wg.Go(func() {
+		tls, err := conn.TLS(ctx)
+		if err != nil {
+			fail(err)
+			return
+		}
+		d.TLS = tls
+	})
+	wg.Go(func() {
 		g, err := conn.Grants(ctx)
 		if err != nil {
 			fail(err)

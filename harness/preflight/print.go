@@ -39,7 +39,11 @@ func (r *Report) Print(w io.Writer) {
 		if si.SuperReadOnly {
 			ro += ", super_read_only ON"
 		}
-		fmt.Fprintf(tw, "%s db\t%s, %s %s, %s\t%s, %s\n", s.Name, s.Role, d.Flavor, d.Version, orDash(d.Account), ro, positions(s.Role, d))
+		account := orDash(d.Account)
+		if d.TLS != "" {
+			account += " over " + d.TLS
+		}
+		fmt.Fprintf(tw, "%s db\t%s, %s %s, %s\t%s, %s\n", s.Name, s.Role, d.Flavor, d.Version, account, ro, positions(s.Role, d))
 		if rs := d.Replication; rs != nil {
 			lag := "NULL"
 			if rs.SecondsBehind != nil {

@@ -52,6 +52,8 @@ type DB struct {
 	Version string `json:"version,omitempty"`
 	Flavor  string `json:"flavor,omitempty"`
 	Account string `json:"account,omitempty"` // "drdrill@%"
+	// TLS is drdrill's connection's TLS version and cipher ("" : none).
+	TLS string `json:"tls,omitempty"`
 	// Server: read-only state, binlog retention, GTID positions.
 	Server *replica.ServerInfo `json:"server,omitempty"`
 	// Replication is the replica's SHOW REPLICA STATUS, normalised.

@@ -167,21 +167,32 @@ func (c *Conn) changeSourceStmt(src Source, t Timings, noBackslash bool) (string
 // binlog and replica; on MariaDB the user is therefore created with
 // IDENTIFIED BY PASSWORD '<mysql_native_password hash>' computed here.
 func (c *Conn) CreateReplicationUser(ctx context.Context, user, password string) error {
+	return c.createUser(ctx, "create replication user", user, password, "REPLICATION SLAVE ON *.*")
+}
+
+// CreateAdminUser is CreateReplicationUser for an administrator: ALL
+// PRIVILEGES ON *.* WITH GRANT OPTION (the lab's account for drills over
+// TCP with TLS).
+func (c *Conn) CreateAdminUser(ctx context.Context, user, password string) error {
+	return c.createUser(ctx, "create admin user", user, password, "ALL PRIVILEGES ON *.*")
+}
+
+func (c *Conn) createUser(ctx context.Context, what, user, password, grant string) error {
 	if user == "" {
-		return errors.New("create replication user: user is empty")
+		return errors.New(what + ": user is empty")
 	}
 	conn, err := c.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("create replication user: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer conn.Close()
 	noBackslash, err := noBackslashEscapes(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("create replication user: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	u, err := QuoteString(user, noBackslash)
 	if err != nil {
-		return fmt.Errorf("create replication user: user: %w", err)
+		return fmt.Errorf("%s: user: %w", what, err)
 	}
 	var ident string
 	if c.flavor == MariaDB {
@@ -189,15 +200,19 @@ func (c *Conn) CreateReplicationUser(ctx context.Context, user, password string)
 	} else {
 		p, err := QuoteString(password, noBackslash)
 		if err != nil {
-			return fmt.Errorf("create replication user: password: %w", err)
+			return fmt.Errorf("%s: password: %w", what, err)
 		}
 		ident = "IDENTIFIED BY " + p
 	}
 	if _, err := conn.ExecContext(ctx, "CREATE USER IF NOT EXISTS "+u+"@'%' "+ident); err != nil {
-		return secretErr("create replication user: create user", err, password)
+		return secretErr(what+": create user", err, password)
 	}
-	if _, err := conn.ExecContext(ctx, "GRANT REPLICATION SLAVE ON *.* TO "+u+"@'%'"); err != nil {
-		return fmt.Errorf("create replication user: grant: %w", err)
+	stmt := "GRANT " + grant + " TO " + u + "@'%'"
+	if strings.HasPrefix(grant, "ALL ") {
+		stmt += " WITH GRANT OPTION"
+	}
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		return fmt.Errorf("%s: grant: %w", what, err)
 	}
 	return nil
 }

@@ -119,3 +119,26 @@ func (s Status) String() string {
 	}
 	return b.String()
 }
+
+// TLS is the session's TLS version and cipher ("TLSv1.3
+// TLS_AES_256_GCM_SHA384"), or "" when the connection is not encrypted (a
+// unix socket, or TCP without TLS).
+func (c *Conn) TLS(ctx context.Context) (string, error) {
+	rows, err := c.db.QueryContext(ctx, "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+	if err != nil {
+		return "", fmt.Errorf("read the session's TLS: %w", err)
+	}
+	defer rows.Close()
+	v := map[string]string{}
+	for rows.Next() {
+		var name, val string
+		if err := rows.Scan(&name, &val); err != nil {
+			return "", fmt.Errorf("read the session's TLS: %w", err)
+		}
+		v[strings.ToLower(name)] = val
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read the session's TLS: %w", err)
+	}
+	return strings.TrimSpace(v["ssl_version"] + " " + v["ssl_cipher"]), nil
+}
