@@ -138,6 +138,11 @@ func (s *siteDrill) prepare() error {
 	if err := s.o.validate(); err != nil {
 		return err
 	}
+	for _, site := range []*target.Site{s.Primary, s.Replica} {
+		if f := site.DB.Flavor(); f != replica.MariaDB {
+			return fmt.Errorf("site-loss: %s's database is %s: the drill is MariaDB only (lost writes are read with mariadb-binlog, the rebuild uses mariadb-dump)", site.Name, f)
+		}
+	}
 	s.exec, _ = s.T.(target.HostExec)
 	acc, ok := s.T.(target.ReplicationAccounter)
 	if !ok {
