@@ -114,10 +114,7 @@ func (d *Drill) HoldUntilOutageSeen(ctx context.Context) error {
 		if err == nil {
 			d.SeenAt = st.ObservedAt
 			// The watcher may stamp the change a poll later; give it that.
-			waitEvent(ctx, env.Timeline, d.replicaSource(), d.FaultAt, func(e timeline.Event) bool {
-				io, ok := timeline.As[timeline.IOState](e)
-				return ok && io.To == string(st.IO) && io.LastIOErrno != 0
-			})
+			waitEvent(ctx, env.Timeline, d.replicaSource(), d.FaultAt, ioErrno(st.IO))
 		}
 		return env.Check(check.OutageObserved(env.Timeline.Events(), d.replicaSource(), env.Timeline.Offset(d.FaultAt), env.Timeline.Since()))
 	})
@@ -312,6 +309,20 @@ func (d *Drill) WaitIOYes(ctx context.Context) error {
 // watcherLag bounds waitEvent: how far the replica watcher may trail what
 // a step saw directly.
 const watcherLag = 2 * time.Second
+
+// ioErrno matches the watcher's record of the IO thread in state io with a
+// last IO error: the state change itself, or, when the errno is filled a
+// poll after Connecting (docs/findings.md#io-connecting-before-errno), the
+// io_error note that follows it.
+func ioErrno(io replica.IOState) func(timeline.Event) bool {
+	return func(e timeline.Event) bool {
+		if s, ok := timeline.As[timeline.IOState](e); ok {
+			return s.To == string(io) && s.LastIOErrno != 0
+		}
+		n, ok := timeline.As[timeline.IOErrorNote](e)
+		return ok && n.To == string(io) && n.LastIOErrno != 0
+	}
+}
 
 // ioYes matches the IO thread's change to Yes.
 func ioYes(e timeline.Event) bool {

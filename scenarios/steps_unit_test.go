@@ -7,6 +7,7 @@ import (
 
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
+	"github.com/drdrill/drdrill/harness/timeline"
 	"github.com/drdrill/drdrill/internal/fakesql"
 )
 
@@ -34,6 +35,29 @@ func TestSiteLossRefusesMySQL(t *testing.T) {
 			o: SiteLossOptions{}.withDefaults()}
 		if err := s.prepare(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("prepare: %v, want %q", err, tc.want)
+		}
+	}
+}
+
+// The outage's errno is recorded with the change to Connecting or, when it
+// is filled a poll later, as an io_error note: both match (a matcher that
+// missed the note cost every wan-blackhole drill a 2 s wait).
+func TestIOErrnoMatchesTheStateOrTheNote(t *testing.T) {
+	tl := timeline.New()
+	match := ioErrno(replica.IOConnecting)
+	for _, tc := range []struct {
+		kind   string
+		detail any
+		want   bool
+	}{
+		{timeline.KindIOState, timeline.IOState{From: "Yes", To: "Connecting", LastIOErrno: 2003}, true},
+		{timeline.KindIOState, timeline.IOState{From: "Yes", To: "Connecting"}, false},
+		{timeline.KindNote, timeline.IOErrorNote{To: "Connecting", LastIOErrno: 2003}, true},
+		{timeline.KindNote, timeline.IOErrorNote{To: "No", LastIOErrno: 2003}, false},
+		{timeline.KindIOState, timeline.IOState{From: "Connecting", To: "Yes"}, false},
+	} {
+		if got := match(tl.Add("replica/onprem", tc.kind, tc.detail)); got != tc.want {
+			t.Errorf("%s %+v: match %v, want %v", tc.kind, tc.detail, got, tc.want)
 		}
 	}
 }
