@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -158,6 +159,10 @@ func labUp(ctx context.Context, o labOptions, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, " %s", a.Name)
 		}
 		fmt.Fprintln(stdout)
+	}
+	if t := info.TLS; t != nil {
+		fmt.Fprintf(stdout, "  tls: CA %s, account %s (password in %s); drdrill lab target --via ssh uses them\n",
+			t.CA, t.User, filepath.Join(info.Dir, lab.TLSPasswordFile))
 	}
 	return nil
 }
