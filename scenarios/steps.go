@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -63,7 +64,7 @@ func (d *Drill) Baseline(ctx context.Context) error {
 		if _, err := replica.WaitIO(wctx, d.Replica.DB, harness.ReplicaPoll, replica.IOYes); err != nil {
 			return fmt.Errorf("replica not replicating before the drill: %w", err)
 		}
-		if _, err := d.Env.Workload.Ping(ctx, d.Primary.DB.DB(), workload.PhaseBefore, workload.MsgBefore); err != nil {
+		if err := d.ping(ctx, workload.PhaseBefore, workload.MsgBefore); err != nil {
 			return err
 		}
 		pos, err := d.Primary.DB.PrimaryPosition(ctx)
@@ -90,9 +91,29 @@ func (d *Drill) Inject(ctx context.Context, step, name string, p fault.Params) (
 // while the tunnel is down.
 func (d *Drill) WriteDuringOutage(ctx context.Context) error {
 	return d.Env.Step(ctx, "step 2: write during the outage", func(ctx context.Context) error {
-		_, err := d.Env.Workload.Ping(ctx, d.Primary.DB.DB(), workload.PhaseDuring, workload.MsgDuring)
-		return err
+		return d.ping(ctx, workload.PhaseDuring, workload.MsgDuring)
 	})
+}
+
+// ping writes one of the seed's rows on the primary (pingSure).
+func (d *Drill) ping(ctx context.Context, phase workload.Phase, msg string) error {
+	return pingSure(ctx, d.Env.Workload, d.Primary.DB.DB(), phase, msg, func(err error) {
+		d.Env.Note("write outcome unknown: written once more on a fresh connection", map[string]any{"error": err.Error()})
+	})
+}
+
+// pingSure is Workload.Ping, tried once more, on a fresh connection and
+// with the next seq, when the first write's outcome is unknown: the
+// connection broke after the statement was sent, as when an SSH transport
+// is re-established under the pool. The first stays in the ledger as
+// unknown and is resolved when the rows are compared; retried says why.
+func pingSure(ctx context.Context, w *workload.Workload, db *sql.DB, phase workload.Phase, msg string, retried func(error)) error {
+	_, err := w.Ping(ctx, db, phase, msg)
+	if errors.Is(err, workload.ErrOutcomeUnknown) && ctx.Err() == nil {
+		retried(err)
+		_, err = w.Ping(ctx, db, phase, msg)
+	}
+	return err
 }
 
 // HoldUntilOutageSeen holds the outage until the replica shows the seed's
@@ -197,7 +218,7 @@ func (d *Drill) VerifyRecovery(ctx context.Context, o VerifyOptions) error {
 func (d *Drill) VerifyCaughtUp(ctx context.Context, o VerifyOptions) error {
 	if err := d.Env.Step(ctx, "step 4: write after recovery and catch up", func(ctx context.Context) error {
 		if !o.NoRowAfter {
-			if _, err := d.Env.Workload.Ping(ctx, d.Primary.DB.DB(), workload.PhaseAfter, workload.MsgAfter); err != nil {
+			if err := d.ping(ctx, workload.PhaseAfter, workload.MsgAfter); err != nil {
 				return err
 			}
 		}

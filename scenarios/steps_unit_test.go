@@ -2,12 +2,17 @@ package scenarios
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/drdrill/drdrill/harness/replica"
 	"github.com/drdrill/drdrill/harness/target"
 	"github.com/drdrill/drdrill/harness/timeline"
+	"github.com/drdrill/drdrill/harness/workload"
 	"github.com/drdrill/drdrill/internal/fakesql"
 )
 
@@ -59,5 +64,38 @@ func TestIOErrnoMatchesTheStateOrTheNote(t *testing.T) {
 		if got := match(tl.Add("replica/onprem", tc.kind, tc.detail)); got != tc.want {
 			t.Errorf("%s %+v: match %v, want %v", tc.kind, tc.detail, got, tc.want)
 		}
+	}
+}
+
+// A seed row whose write's outcome is unknown (the connection broke after
+// the statement was sent) is written once more on a fresh connection; the
+// first stays unknown in the ledger. A definite failure is not retried.
+func TestPingSureWritesOnceMoreAfterAnUnknownOutcome(t *testing.T) {
+	var inserts int
+	failFirst := mysql.ErrInvalidConn
+	srv := &fakesql.Server{Version: "10.11.6-MariaDB-log",
+		Handle: func(q string, _ []driver.NamedValue) fakesql.Result { return fakesql.One("id", "7") }, // CONNECTION_ID()
+		Exec: func(q string, _ []driver.NamedValue) fakesql.Result {
+			if inserts++; inserts == 1 {
+				return fakesql.Result{Err: failFirst}
+			}
+			return fakesql.Result{InsertID: int64(40 + inserts)}
+		}}
+	db := srv.Open(t)
+	w := workload.New("d-unit")
+	var why error
+	if err := pingSure(context.Background(), w, db, workload.PhaseDuring, workload.MsgDuring, func(err error) { why = err }); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(why, workload.ErrOutcomeUnknown) || inserts != 2 {
+		t.Fatalf("retried because %v after %d inserts, want an unknown outcome and 2 inserts", why, inserts)
+	}
+	if e, u := w.Ledger.Entries(), w.Ledger.Unknown(); len(e) != 1 || e[0].Seq != 2 || e[0].ID != 42 || len(u) != 1 || u[0].Seq != 1 {
+		t.Fatalf("ledger: acked %+v, unknown %+v", e, u)
+	}
+	// A refusal by the server is an answer: no second write.
+	inserts, failFirst, why = 0, &mysql.MySQLError{Number: 1290, Message: "read-only"}, nil
+	if err := pingSure(context.Background(), w, db, workload.PhaseDuring, workload.MsgDuring, func(err error) { why = err }); err == nil || why != nil || inserts != 1 {
+		t.Fatalf("a refused write: err %v, retried %v, %d inserts", err, why, inserts)
 	}
 }

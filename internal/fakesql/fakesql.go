@@ -22,6 +22,8 @@ type Result struct {
 	Cols []string
 	Rows [][]any // each value a string or nil (NULL)
 	Err  error
+	// InsertID is an Exec's LastInsertId (0: none, as RowsAffected(0)).
+	InsertID int64
 }
 
 // One returns a single-row, single-column result; v is a string or nil.
@@ -104,9 +106,37 @@ func (fakeDriver) Open(string) (driver.Conn, error) {
 
 type conn struct{ s *Server }
 
-func (c *conn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fakesql: no prepare") }
-func (c *conn) Close() error                        { return nil }
-func (c *conn) Begin() (driver.Tx, error)           { return nil, errors.New("fakesql: no tx") }
+// Prepare returns a statement that runs q as QueryContext and ExecContext
+// do: a prepared statement is answered like the same text run directly.
+func (c *conn) Prepare(q string) (driver.Stmt, error) { return &stmt{c: c, q: q}, nil }
+func (c *conn) Close() error                          { return nil }
+func (c *conn) Begin() (driver.Tx, error)             { return nil, errors.New("fakesql: no tx") }
+
+type stmt struct {
+	c *conn
+	q string
+}
+
+func (s *stmt) Close() error  { return nil }
+func (s *stmt) NumInput() int { return -1 }
+func (s *stmt) Exec([]driver.Value) (driver.Result, error) {
+	return nil, errors.New("fakesql: use ExecContext")
+}
+func (s *stmt) Query([]driver.Value) (driver.Rows, error) {
+	return nil, errors.New("fakesql: use QueryContext")
+}
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.c.ExecContext(ctx, s.q, args)
+}
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.c.QueryContext(ctx, s.q, args)
+}
+
+// insertResult is an Exec's result with a LastInsertId.
+type insertResult int64
+
+func (r insertResult) LastInsertId() (int64, error) { return int64(r), nil }
+func (r insertResult) RowsAffected() (int64, error) { return 1, nil }
 
 func (c *conn) QueryContext(_ context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
 	r := c.s.run(q, args, false)
@@ -120,6 +150,9 @@ func (c *conn) ExecContext(_ context.Context, q string, args []driver.NamedValue
 	r := c.s.run(q, args, true)
 	if r.Err != nil {
 		return nil, r.Err
+	}
+	if r.InsertID != 0 {
+		return insertResult(r.InsertID), nil
 	}
 	return driver.RowsAffected(0), nil
 }
