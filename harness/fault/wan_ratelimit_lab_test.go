@@ -2,6 +2,7 @@ package fault_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,13 @@ func TestWANRateLimitLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("plan: %s", p.What)
+	// This fault's own watchdog: other tests' labs run side by side, and
+	// their namespaces share this machine's processes.
+	var end fault.RateLimitEnd
+	if err := json.Unmarshal(p.Data, &end); err != nil || end.Token == "" {
+		t.Fatalf("plan data %s: %v", p.Data, err)
+	}
+	watchdog := "drdrill-watchdog-" + end.Token
 	if !strings.Contains(p.What, "(wan0, toward 198.51.100.2)") {
 		t.Fatalf("the WAN interface was not found from the route to the peer: %s", p.What)
 	}
@@ -45,7 +53,7 @@ func TestWANRateLimitLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw := target.Host{Site: "aws", Kind: target.GatewayHost}
-	if out, _ := tg.Exec(ctx, gw, "ps", "-eo", "args"); !strings.Contains(string(out), "drdrill-watchdog-") {
+	if out, _ := tg.Exec(ctx, gw, "ps", "-eo", "args"); !strings.Contains(string(out), watchdog) {
 		t.Fatalf("no watchdog in aws-gw:\n%s", out)
 	}
 	const size = 512 << 10
@@ -81,7 +89,7 @@ func TestWANRateLimitLab(t *testing.T) {
 	}
 	if err := poll.Until(ctx, "the watchdog to be gone", 20*time.Millisecond, 2*time.Second, func(ctx context.Context) (bool, string, error) {
 		out, _ := tg.Exec(ctx, gw, "ps", "-eo", "args")
-		return !strings.Contains(string(out), "drdrill-watchdog-"), string(out), nil
+		return !strings.Contains(string(out), watchdog), "its watchdog " + watchdog + " still runs", nil
 	}); err != nil {
 		t.Fatal(err)
 	}
