@@ -128,14 +128,31 @@ func FreezeWatchdogScript(pid int, start uint64, limit time.Duration) string {
 		strconv.FormatFloat(limit.Seconds(), 'f', 3, 64), pid, start, pid)
 }
 
+// startWatchdog starts the watchdog and returns once it runs its shell in
+// the namespace: until `ip netns exec` has entered the namespace and
+// exec'd sh, the switch is not armed (and the process is briefly not
+// findable by its marker).
 func startWatchdog(ns, marker string, p Process, limit time.Duration) error {
 	cmd := exec.Command("ip", "netns", "exec", ns, "sh", "-c", FreezeWatchdogScript(p.PID, p.StartTime, limit), marker)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no pipes: it outlives us
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	go cmd.Wait() // reap it while we run; after a kill -9 of ours, init does
-	return nil
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // reap it while we run; after a kill -9 of ours, init does
+	pid := cmd.Process.Pid
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return poll.Until(ctx, fmt.Sprintf("the watchdog (pid %d) to run its shell in %s", pid, ns), 2*time.Millisecond, 0, func(context.Context) (bool, string, error) {
+		select {
+		case err := <-exited:
+			return false, "", fmt.Errorf("the watchdog exited at once: %v", err)
+		default:
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		c := strings.TrimSpace(string(comm))
+		return c == "sh", "running " + c, nil
+	})
 }
 
 // cancelWatchdogs kills the process group of every process whose argv
