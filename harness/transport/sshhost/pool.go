@@ -396,10 +396,12 @@ func (c *client) keepalive(interval time.Duration) {
 			}
 			c.replies.Add(1)
 		case <-timer.C:
+			// The reason first: killing the proxy makes the reader see
+			// "connection reset by peer", which must not become the cause.
+			c.fail(fmt.Errorf("no reply to a keepalive within %s", interval))
 			if c.proxy != nil {
 				c.proxy.kill()
 			}
-			c.fail(fmt.Errorf("no reply to a keepalive within %s", interval))
 			return
 		case <-c.done:
 			timer.Stop()
