@@ -139,7 +139,7 @@ func (t *Target) Thaw(ctx context.Context, h target.Host) error {
 
 // waitState polls the pids' states on the host until all are stopped
 // (stopped true) or none is.
-func (t *Target) waitState(ctx context.Context, h target.Host, host hostExec, sudo bool, pids []string, stopped bool) error {
+func (t *Target) waitState(ctx context.Context, h target.Host, host transport.Host, sudo bool, pids []string, stopped bool) error {
 	what := fmt.Sprintf("%s's database daemon (pid %s) to run again", h, strings.Join(pids, ", "))
 	if stopped {
 		what = fmt.Sprintf("%s's database daemon (pid %s) to be stopped", h, strings.Join(pids, ", "))
@@ -184,7 +184,7 @@ func (t *Target) openFrozenDB(ctx context.Context, s *Site) (*replica.Conn, erro
 const frozenProbe = 2 * time.Second
 
 // freezable is the host, sudo and site of a db host whose exec is set.
-func (t *Target) freezable(h target.Host) (hostExec, bool, *target.Site, error) {
+func (t *Target) freezable(h target.Host) (transport.Host, bool, *target.Site, error) {
 	if h.Kind != target.DBHost {
 		return nil, false, nil, fmt.Errorf("freeze %s: not a database host", h)
 	}
@@ -192,16 +192,11 @@ func (t *Target) freezable(h target.Host) (hostExec, bool, *target.Site, error) 
 	if err != nil {
 		return nil, false, nil, fmt.Errorf("freeze %s: %w", h, err)
 	}
-	for _, s := range t.sites {
-		if s.Name == h.Site {
-			return host, sudo, s, nil
-		}
+	site, err := target.SiteNamed(t, h.Site)
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("freeze %s: %w", h, err)
 	}
-	return nil, false, nil, fmt.Errorf("freeze %s: target %s has no site %q", h, t.file.Name, h.Site)
-}
-
-type hostExec interface {
-	Exec(context.Context, []string, bool) ([]byte, error)
+	return host, sudo, site, nil
 }
 
 // freezeMarker is the watchdog's $0: unique to the target and host, so
